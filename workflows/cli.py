@@ -1,11 +1,131 @@
-"""The ``na64`` command line. Thin: every command calls library functions."""
+"""The ``na64`` command line. Thin: every command calls library functions that tests call too.
+
+Module-level imports stay light (typer, rich); the scientific stack is imported inside
+the commands, so that ``na64 --help`` and ``na64 simulate`` start quickly.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+
 import typer
+from rich.console import Console
 
 app = typer.Typer(
-    help="Missing-energy search for light dark matter at fixed-target experiments (NA64 style).",
+    help=(
+        "Missing-energy search for light dark matter at fixed-target experiments (NA64 style).\n\n"
+        "Typical session: `na64 simulate` writes run periods, `na64 datasets` lists them, "
+        "`na64 process` applies the selection on a Dask cluster, `na64 fit` estimates the "
+        "background and sets limits. `na64 demo` runs the whole chain on built-in data."
+    ),
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+console = Console()
+
+CATALOG_HELP = "Directory of run-period catalogs (one YAML per period), or one catalog file."
+
+
+class BatchSystem(str, Enum):
+    slurm = "slurm"
+    htcondor = "htcondor"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def datasets(
+    catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
+) -> None:
+    """List the run periods of a catalog: beam, EOT, files found and events."""
+    import uproot
+
+    from workflows.catalog import CatalogError, load_catalog
+    from workflows.report import datasets_table
+
+    try:
+        periods = load_catalog(catalog, require_files=False)
+    except CatalogError as e:
+        _fail(str(e))
+    rows = []
+    for p in periods:
+        files = p.resolve_files()
+        events = 0
+        for f in files:
+            try:
+                with uproot.open(f) as fh:
+                    events += fh["events"].num_entries
+            except Exception:
+                events = None
+                break
+        rows.append({"name": p.name, "beam": f"{p.beam.particle} {p.beam.energy:g} GeV", "eot": p.eot,
+                     "files": len(files), "events": events, "catalog": str(p.source)})
+    console.print(datasets_table(rows))
+
+
+@app.command()
+def process(
+    catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
+    output: Path = typer.Option(Path("results"), "--output", "-o", help="Output directory; one sub-directory per period."),
+    period: list[str] = typer.Option(None, "--period", "-p", help="Process only these periods (repeatable)."),
+    unblind: bool = typer.Option(False, "--unblind", help="Open the signal box (default: blinded)."),
+    force: bool = typer.Option(False, "--force", help="Reprocess even if a period's provenance is unchanged."),
+    variations: Path = typer.Option(None, "--variations", help="YAML file of systematic variations, evaluated in the same pass."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786."),
+    cluster: BatchSystem = typer.Option(None, "--cluster", help="Start workers as batch jobs (dask-jobqueue)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Workers (local cluster: default one per core; batch: jobs)."),
+    memory: str = typer.Option("2GiB", "--memory", help="Memory per batch job."),
+    walltime: str = typer.Option("01:00:00", "--walltime", help="Wall time per batch job."),
+    queue: str = typer.Option(None, "--queue", "--partition", help="Batch queue / Slurm partition."),
+    job_extra: list[str] = typer.Option(None, "--job-extra", help="Extra batch directive (repeatable)."),
+    chunksize: int = typer.Option(100_000, "--chunksize", help="Target events per chunk (aligned to TTree clusters)."),
+) -> None:
+    """Apply the selection chain to run periods on a Dask cluster and write, per period,
+    summary.json (cutflow, regions A/C/box), histograms, the shower reference and provenance.
+
+    Periods whose inputs, configuration and code are unchanged are not reprocessed. An
+    interrupted run resumes from its checkpoints when the same command is run again.
+    """
+    from workflows.catalog import CatalogError
+    from workflows.cluster import ClusterOptions
+    from workflows.run import RunError, run_processing
+
+    opts = ClusterOptions(scheduler=scheduler, cluster=cluster.value if cluster else None,
+                          workers=workers, memory=memory, walltime=walltime, queue=queue,
+                          job_extra=tuple(job_extra or ()))
+    try:
+        runs = run_processing(catalog, output, periods=period or None, unblind=unblind, force=force,
+                              variations_file=variations, cluster=opts, chunksize=chunksize,
+                              console=console)
+    except (CatalogError, RunError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        console.print("\n[yellow]interrupted[/]: finished chunks are checkpointed; "
+                      "run the same command again to resume.")
+        raise typer.Exit(130) from None
+    if any(not r.complete for r in runs):
+        raise typer.Exit(1)
+
+
+def _register_optional() -> None:
+    """Commands living in their own modules (kept importable on their own)."""
+    try:
+        from workflows.simulation.command import simulate_command
+    except ImportError:  # pragma: no cover - during development
+        pass
+    else:
+        app.command("simulate")(simulate_command)
+    try:
+        from workflows.limit_command import limit_command
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.command("limit")(limit_command)
+
+
+_register_optional()

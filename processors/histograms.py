@@ -1,0 +1,74 @@
+"""The histograms of the search, booked per chunk and merged by addition.
+
+Every histogram has Weight storage and a ``variation`` string axis whose categories
+are fixed up front (nominal first), so that chunk outputs add bin by bin.
+
+``cutflow`` counts every physics-trigger event after each cut. Everything else
+(the per-process cutflow, the regions, the planes and the sideband spectra) leaves
+out signal-box candidates while the analysis is blinded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import hist
+import numpy as np
+
+from processors.cuts import CHAIN
+from processors.schema import PROCESSES
+
+#: Process axis of the cutflow: the SCHEMA.md codes, then -1 for "no MC truth".
+PROCESS_CODES: tuple[int, ...] = (*sorted(PROCESSES), -1)
+REGIONS: tuple[str, ...] = ("A", "C", "box")
+
+
+def hcal_edges(beam_energy: float) -> np.ndarray:
+    """E_HCAL bins: 0.25 GeV up to 5 GeV (the box edge sits at 1 GeV), then coarser."""
+    top = 1.5 * beam_energy
+    return np.unique(np.concatenate([
+        np.arange(0.0, 5.0, 0.25), np.arange(5.0, 30.0, 1.0), np.arange(30.0, top, 5.0), [top],
+    ]))
+
+
+def _step_axis() -> hist.axis.Integer:
+    return hist.axis.Integer(0, len(CHAIN) + 1, name="step", label="Cutflow step",
+                             underflow=False, overflow=False)
+
+
+def _variation_axis(variations: Sequence[str]) -> hist.axis.StrCategory:
+    return hist.axis.StrCategory(list(variations), name="variation", label="Variation")
+
+
+def _e_ecal_axis(beam_energy: float) -> hist.axis.Regular:
+    return hist.axis.Regular(120, 0.0, 1.2 * beam_energy, name="e_ecal", label=r"$E_{ECAL}$ [GeV]")
+
+
+def _e_hcal_axis(beam_energy: float) -> hist.axis.Variable:
+    return hist.axis.Variable(hcal_edges(beam_energy), name="e_hcal", label=r"$E_{HCAL}$ [GeV]")
+
+
+def book(variations: Sequence[str], beam_energy: float) -> dict[str, hist.Hist]:
+    """Empty histograms of one period."""
+    var = _variation_axis(variations)
+    plane_axes = (var, _e_ecal_axis(beam_energy), _e_hcal_axis(beam_energy))
+    weight = hist.storage.Weight()
+    return {
+        "cutflow": hist.Hist(var, _step_axis(), storage=weight),
+        "cutflow_by_process": hist.Hist(
+            var, _step_axis(),
+            hist.axis.IntCategory(list(PROCESS_CODES), name="process", label="mc_process"),
+            storage=weight,
+        ),
+        "regions": hist.Hist(
+            var, hist.axis.StrCategory(list(REGIONS), name="region", label="Region"), storage=weight
+        ),
+        "plane": hist.Hist(*plane_axes, storage=weight),
+        "plane_before_veto_chi2": hist.Hist(*plane_axes, storage=weight),
+        "ecal_sideband_c": hist.Hist(var, _e_ecal_axis(beam_energy), storage=weight),
+        "hcal_sideband_a": hist.Hist(
+            var,
+            hist.axis.Regular(150, 0.0, 1.5 * beam_energy, name="e_hcal", label=r"$E_{HCAL}$ [GeV]"),
+            storage=weight,
+        ),
+    }

@@ -1,0 +1,93 @@
+"""numba kernels: the loops over calorimeter cells.
+
+One pass over the 72 ECAL cells of each selected event gives the total energy, the
+hottest cell (preshower and main section summed per tower) and the energy fractions
+of the 3 x 3 towers around the central one. The chi2 kernel compares those fractions
+with a reference shape. Both accumulate in float64 and visit cells in a fixed order,
+so results do not depend on chunking or on the number of workers.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Offsets of the 3 x 3 towers around the central one, in the order of the fractions.
+NEIGHBOURS: tuple[tuple[int, int], ...] = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _shower_shape(ecal, index, cx, cy, total, hottest, fractions):  # pragma: no cover - jitted
+    nx = ecal.shape[2]
+    ny = ecal.shape[3]
+    for k in range(index.shape[0]):
+        i = index[k]
+        s = 0.0
+        best = -np.inf
+        besti = -1
+        for x in range(nx):
+            for y in range(ny):
+                e = np.float64(ecal[i, 0, x, y]) + np.float64(ecal[i, 1, x, y])
+                s += e
+                if e > best:
+                    best = e
+                    besti = x * ny + y
+        total[k] = s
+        hottest[k] = besti
+        j = 0
+        for dx in range(-1, 2):
+            for dy in range(-1, 2):
+                x = cx + dx
+                y = cy + dy
+                if 0 <= x < nx and 0 <= y < ny and s > 0.0:
+                    fractions[k, j] = (np.float64(ecal[i, 0, x, y]) + np.float64(ecal[i, 1, x, y])) / s
+                else:
+                    fractions[k, j] = 0.0
+                j += 1
+
+
+def shower_shape(
+    ecal: np.ndarray, index: np.ndarray, central_cell: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total ECAL energy, hottest tower and 3 x 3 fractions of the events ``index``.
+
+    ``ecal`` is the (n, 2, 6, 6) cell array of a chunk; towers are numbered
+    ``6 * x + y``. Events with no positive energy get fractions 0; a NaN anywhere
+    makes the total NaN (the ``finite_energies`` cut removes such events).
+    """
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    n = index.shape[0]
+    total = np.empty(n, np.float64)
+    hottest = np.empty(n, np.int16)
+    fractions = np.empty((n, 9), np.float64)
+    if n:
+        cx, cy = central_cell
+        _shower_shape(np.ascontiguousarray(ecal), index, int(cx), int(cy), total, hottest, fractions)
+    return total, hottest, fractions
+
+
+@numba.njit(cache=True, nogil=True)
+def _chi2(fractions, mean, sigma, out):  # pragma: no cover - jitted
+    for i in range(fractions.shape[0]):
+        s = 0.0
+        for j in range(fractions.shape[1]):
+            if sigma[j] > 0.0:
+                d = (fractions[i, j] - mean[j]) / sigma[j]
+                s += d * d
+        out[i] = s
+
+
+def shower_chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """chi2 = sum over the 3 x 3 towers of ((f - mean) / sigma)^2.
+
+    Towers with zero reference spread (outside the ECAL) do not contribute.
+    """
+    out = np.empty(fractions.shape[0], np.float64)
+    if fractions.shape[0]:
+        _chi2(
+            np.ascontiguousarray(fractions, dtype=np.float64),
+            np.ascontiguousarray(mean, dtype=np.float64),
+            np.ascontiguousarray(sigma, dtype=np.float64),
+            out,
+        )
+    return out

@@ -1,0 +1,93 @@
+"""Per-event quantities of one chunk, computed once and shared by every variation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from processors.kernels import shower_chi2, shower_shape
+from processors.reference import ShowerReference
+from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
+
+#: Branches the search reads (SCHEMA.md names).
+SEARCH_BRANCHES = (
+    "trigger", "beam_momentum", "beam_angle", "straw_tracks", "srd",
+    "ecal", "ecal_time", "veto", "hcal",
+)
+
+#: mc_process code for events without MC truth in the per-process cutflow.
+NO_TRUTH = -1
+
+
+def read_columns(events, with_truth: bool) -> dict[str, np.ndarray]:
+    """Materialise the branches of a chunk as numpy arrays (this is where I/O happens)."""
+    names = SEARCH_BRANCHES + (("mc_process",) if with_truth else ())
+    return {name: ak.to_numpy(events[name]) for name in names}
+
+
+def physics_index(trigger: np.ndarray) -> np.ndarray:
+    """Physics-trigger events; any event with the calibration bit is left out."""
+    return np.flatnonzero((trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool))
+
+
+@dataclass
+class EventQuantities:
+    """What the cuts and the regions read, for the physics-trigger events of a chunk."""
+
+    ecal_time: np.ndarray
+    beam_momentum: np.ndarray
+    beam_angle: np.ndarray
+    straw_tracks: np.ndarray
+    srd: np.ndarray
+    veto: np.ndarray
+    e_ecal_raw: np.ndarray  # sum of the 72 cells, before the period's energy scale
+    e_hcal_raw: np.ndarray  # sum of the chosen HCAL modules, before the energy scale
+    hottest_cell: np.ndarray  # 6 * x + y of the hottest ECAL tower
+    fractions: np.ndarray  # (n, 9) energy fractions of the 3 x 3 towers around the centre
+    chi2: np.ndarray
+    finite: np.ndarray
+    mc_process: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.e_ecal_raw)
+
+    @classmethod
+    def compute(
+        cls,
+        columns: Mapping[str, np.ndarray],
+        reference: ShowerReference,
+        hcal_modules: Sequence[int],
+    ) -> EventQuantities:
+        idx = physics_index(columns["trigger"])
+        e_ecal, hottest, fractions = shower_shape(columns["ecal"], idx, reference.central_cell)
+        hcal = columns["hcal"][idx]
+        hcal_all = hcal.sum(axis=(1, 2, 3), dtype=np.float64)
+        if tuple(hcal_modules) == (0, 1, 2, 3):
+            e_hcal = hcal_all
+        else:
+            e_hcal = hcal[:, list(hcal_modules)].sum(axis=(1, 2, 3), dtype=np.float64)
+        srd = columns["srd"][idx]
+        veto = columns["veto"][idx]
+        ecal_time = columns["ecal_time"][idx]
+        finite = (np.isfinite(e_ecal) & np.isfinite(hcal_all) & np.isfinite(ecal_time)
+                  & np.isfinite(srd).all(axis=1) & np.isfinite(veto).all(axis=1))
+        truth = columns.get("mc_process")
+        return cls(
+            ecal_time=ecal_time,
+            beam_momentum=columns["beam_momentum"][idx],
+            beam_angle=columns["beam_angle"][idx],
+            straw_tracks=columns["straw_tracks"][idx],
+            srd=srd,
+            veto=veto,
+            e_ecal_raw=e_ecal,
+            e_hcal_raw=e_hcal,
+            hottest_cell=hottest,
+            fractions=fractions,
+            chi2=shower_chi2(fractions, reference.mean_array, reference.sigma_array),
+            finite=finite,
+            mc_process=(truth[idx].astype(np.int16) if truth is not None
+                        else np.full(len(idx), NO_TRUTH, np.int16)),
+        )

@@ -1,0 +1,333 @@
+"""Processing run periods on a Dask cluster with coffea's Runner.
+
+For each period, in order:
+
+1. resolve its files and compare the provenance with the one on disk: an unchanged
+   period is not reprocessed (``force`` overrides);
+2. check every file on the workers (:mod:`workflows.inputs`); bad files are listed
+   under ``failed`` and skipped, empty ones are noted;
+3. first pass: the shower reference from calibration-trigger electrons, read from
+   chunks spread over the period until enough electrons are found (reused while
+   its inputs are unchanged);
+4. main pass: the selection chain with every variation on each chunk, checkpointed
+   chunk by chunk so that an interrupted run resumes where it stopped;
+5. write histograms, reference and provenance, then ``summary.json`` last.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from processors.reference import ReferenceError, ShowerReference
+from processors.schema import TREE_NAME
+from processors.variations import Variation, nominal
+from workflows import provenance
+from workflows.catalog import Period
+from workflows.inputs import FileCheck, check_files, coffea_metadata
+from workflows.results import (HISTOGRAMS, PROVENANCE, REFERENCE, SUMMARY, read_json,
+                               write_histograms, write_json)
+from workflows.summary import BLINDING_NOTE, cutflow, cutflow_by_process, regions, variation_summaries
+
+CHECKPOINTS = ".checkpoints"
+
+VariationBuilder = Callable[[Period], list[Variation]]
+
+
+def nominal_only(period: Period) -> list[Variation]:
+    return [nominal(period.cuts)]
+
+
+@dataclass
+class ProcessOptions:
+    output: Path
+    unblind: bool = False
+    force: bool = False
+    chunksize: int = 100_000
+    retries: int = 3
+    progress: bool = True
+    variations: VariationBuilder = nominal_only
+    variations_source: dict | None = None  # the variations file, for provenance
+
+
+@dataclass
+class PeriodRun:
+    """How processing one period went (one row of the final table)."""
+
+    period: str
+    status: str  # "processed", "up to date", "failed"
+    events: int = 0
+    chunks: int = 0
+    failed_chunks: int = 0
+    failed_files: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    message: str = ""
+    summary: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _file_stats(paths: Sequence[Path]) -> list[dict]:
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append({"path": str(p), "size": st.st_size, "mtime": st.st_mtime})
+    return out
+
+
+def period_config(period: Period, options: ProcessOptions, variations: list[Variation]) -> dict:
+    """The configuration part of the provenance."""
+    return {
+        "blinded": not options.unblind,
+        "chunksize": options.chunksize,
+        "thresholds": period.cuts.model_dump(mode="json"),
+        "calibration": period.calibration.model_dump(mode="json"),
+        "hcal_modules": list(period.hcal_modules),
+        "reference_events": period.reference_events,
+        "variations": [
+            {"name": v.name, "ecal_factor": v.ecal_factor, "hcal_factor": v.hcal_factor,
+             "thresholds": v.thresholds.model_dump(mode="json")} for v in variations
+        ],
+        "variations_file": options.variations_source,
+    }
+
+
+class _ResumableCheckpointer:
+    """coffea's SimpleCheckpointer that never stores a failed chunk (so it is retried)."""
+
+    def __new__(cls, directory: Path):
+        from coffea.processor import SimpleCheckpointer
+
+        class Checkpointer(SimpleCheckpointer):
+            def save(self, output, metadata, processor_instance):
+                if output.get("out", {}).get("failed"):
+                    return None
+                return super().save(output, metadata, processor_instance)
+
+        return Checkpointer(str(directory))
+
+
+def _runner(client, options: ProcessOptions, metadata_cache: dict, desc: str, checkpointer=None,
+            status: bool = True):
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema
+
+    executor = processor.DaskExecutor(
+        client=client, status=status and options.progress, retries=options.retries, desc=desc,
+        treereduction=8,
+    )
+    return processor.Runner(
+        executor=executor,
+        schema=BaseSchema,
+        chunksize=options.chunksize,
+        align_clusters=True,
+        metadata_cache=metadata_cache,
+        skipbadfiles=False,
+        checkpointer=checkpointer,
+    )
+
+
+def _spread_order(n: int) -> list[int]:
+    """Indices 0..n-1 in an order that spreads early picks over the whole range."""
+    order, seen = [], set()
+    step = n
+    while len(order) < n:
+        for i in range(0, n, max(step, 1)):
+            if i not in seen:
+                seen.add(i)
+                order.append(i)
+        step //= 2
+        if step == 0:
+            step = 1
+    return order
+
+
+def derive_reference(period: Period, chunks: list, client, options: ProcessOptions) -> ShowerReference:
+    """First pass: calibration electrons from chunks spread over the period."""
+    from processors.reference import ShowerReferenceProcessor, reference_from_output
+
+    proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
+                                    period.cuts.ecal_central_cell)
+    runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
+    order = _spread_order(len(chunks))
+    merged: dict = {"reference_sums": {}}
+    batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
+    done = 0
+    while done < len(order):
+        picked = [chunks[i] for i in order[done:done + batch]]
+        done += len(picked)
+        out = runner(picked, proc, treename=TREE_NAME)
+        merged["reference_sums"].update(out.get("reference_sums", {}))
+        n = sum(v[0] for v in merged["reference_sums"].values())
+        if n >= period.reference_events:
+            break
+        batch *= 2
+    return reference_from_output(merged, period.cuts.ecal_central_cell)
+
+
+def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict]) -> list[dict]:
+    failed = [{"file": c.path, "reason": c.reason} for c in checks if not c.ok]
+    for f in sorted(chunk_failures, key=lambda f: (f["file"], f["entrystart"])):
+        failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
+                       "reason": f["reason"]})
+    return failed
+
+
+def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Variation], dict, dict]:
+    files = period.resolve_files()
+    variations = options.variations(period)
+    config = period_config(period, options, variations)
+    record = provenance.build(period.model_dump(mode="json"), _file_stats(files), config)
+    return files, variations, config, record
+
+
+def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
+    """The stored result of a period whose provenance is unchanged, or None if work is needed.
+
+    Unchanged inputs give the same result, bad files included; only chunks that failed
+    while processing (perhaps transiently) are worth another attempt.
+    """
+    if options.force:
+        return None
+    outdir = Path(options.output) / period.name
+    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
+    if not (summary_path.exists() and prov_path.exists()):
+        return None
+    record = _plan(period, options)[3]
+    previous = read_json(summary_path)
+    if read_json(prov_path) != record or previous.get("chunks", {}).get("failed"):
+        return None
+    return PeriodRun(period.name, "up to date", events=previous["events"]["read"],
+                     chunks=previous["chunks"]["total"], complete=previous["complete"],
+                     failed_files=len({f["file"] for f in previous.get("failed", [])}),
+                     message="provenance unchanged, not reprocessed", summary=previous)
+
+
+def process_period(period: Period, options: ProcessOptions, client, console: Console) -> PeriodRun:
+    """Process one period (or report it up to date)."""
+    from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+
+    start = time.perf_counter()
+    stored = up_to_date(period, options)
+    if stored is not None:
+        return stored
+    outdir = Path(options.output) / period.name
+    files, variations, config, record = _plan(period, options)
+    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
+    if prov_path.exists():
+        changed = provenance.differences(read_json(prov_path), record)
+        console.print(f"[bold]{period.name}[/]: reprocessing; changed: "
+                      f"{', '.join(changed) or 'chunks failed last time'}")
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary_path.unlink(missing_ok=True)  # from here on the period is not complete
+
+    checks = check_files(files, client)
+    good = [c for c in checks if c.ok and c.entries > 0]
+    empty = [c.path for c in checks if c.ok and c.entries == 0]
+    if not good:
+        failed = _failed_entries(checks, [])
+        summary = _summary(period, options, variations, None, {}, checks, failed, empty, None,
+                           time.perf_counter() - start)
+        write_json(prov_path, record)
+        write_json(summary_path, summary)
+        return PeriodRun(period.name, "failed", failed_files=len(failed), complete=False,
+                         seconds=time.perf_counter() - start,
+                         message="no readable file with events", summary=summary)
+
+    metadata = coffea_metadata(good, period.name)
+    fileset = {period.name: [c.path for c in good]}
+    chunks = list(_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
+
+    # First pass: the shower reference (kept while its inputs are unchanged).
+    ref_path = outdir / REFERENCE
+    ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
+                                      "calibration": config["calibration"],
+                                      "central": config["thresholds"]["ecal_central_cell"],
+                                      "n": period.reference_events, "chunksize": options.chunksize,
+                                      "failed": [c.path for c in checks if not c.ok]})
+    reference = None
+    if ref_path.exists():
+        stored = read_json(ref_path)
+        if stored.get("key") == ref_key:
+            reference = ShowerReference.from_json(stored)
+    if reference is None:
+        try:
+            reference = derive_reference(period, chunks, client, options)
+        except ReferenceError as err:
+            raise ReferenceError(f"period {period.name}: {err}") from None
+        write_json(ref_path, {**reference.to_json(), "key": ref_key})
+
+    # Main pass, checkpointed chunk by chunk.
+    setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
+                        period.calibration.hcal_scale, period.hcal_modules)
+    proc = InvisibleSearchProcessor(setup, reference, variations, blinded=not options.unblind)
+    ckpt_dir = outdir / CHECKPOINTS / provenance.fingerprint(
+        {**record, "reference": reference.to_json()}, exclude=("packages",))
+    runner = _runner(client, options, metadata, period.name, checkpointer=_ResumableCheckpointer(ckpt_dir))
+    out = runner(chunks, proc, treename=TREE_NAME)
+
+    failed = _failed_entries(checks, out.get("failed", []))
+    seconds = time.perf_counter() - start
+    summary = _summary(period, options, variations, reference, out, checks, failed, empty,
+                       len(chunks), seconds)
+    write_histograms(outdir / HISTOGRAMS, out["hists"])
+    write_json(prov_path, record)
+    write_json(summary_path, summary)
+    if summary["complete"]:
+        shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
+    return PeriodRun(
+        period.name, "processed", events=int(out.get("events", 0)), chunks=len(chunks),
+        failed_chunks=int(out.get("failed_chunks", 0)), failed_files=len({f["file"] for f in failed}),
+        seconds=seconds, complete=summary["complete"], summary=summary,
+    )
+
+
+def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
+             reference: ShowerReference | None, out: dict, checks: list[FileCheck],
+             failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float) -> dict:
+    blinded = not options.unblind
+    hists = out.get("hists")
+    names = [v.name for v in variations]
+    summary = {
+        "period": period.name,
+        "blinded": blinded,
+        "complete": not failed,
+        "beam_energy": period.beam.energy,
+        "eot": period.eot,
+        "cutflow": cutflow(hists["cutflow"]) if hists else [],
+        "regions": regions(hists["regions"], blinded) if hists else {"A": 0, "C": 0, "box": None if blinded else 0},
+    }
+    if hists and out.get("has_truth"):
+        summary["cutflow_by_process"] = cutflow_by_process(hists["cutflow_by_process"])
+    if hists and len(names) > 1:
+        summary["variations"] = variation_summaries(hists, names, blinded)
+    summary["failed"] = failed
+    summary["empty_files"] = empty
+    summary["files"] = {
+        "total": len(checks),
+        "processed": sum(1 for c in checks if c.ok and c.entries > 0),
+        "entries": {c.path: c.entries for c in checks if c.ok},
+    }
+    summary["events"] = {
+        "read": int(out.get("events", 0)),
+        "physics_trigger": int(out.get("physics_events", 0)),
+        "calibration_trigger": int(out.get("calibration_events", 0)),
+        "nonfinite_energies": int(out.get("nonfinite_events", 0)),
+    }
+    summary["chunks"] = {"total": n_chunks or 0, "failed": int(out.get("failed_chunks", 0))}
+    summary["thresholds"] = period.cuts.model_dump(mode="json")
+    summary["calibration"] = period.calibration.model_dump(mode="json")
+    if reference is not None:
+        summary["shower_reference"] = {"n_events": reference.n_events, "file": REFERENCE}
+    if blinded:
+        summary["blinding"] = BLINDING_NOTE
+    summary["seconds"] = round(seconds, 3)
+    return summary
