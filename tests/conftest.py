@@ -1,0 +1,1 @@
+"""Shared fixtures. Test helpers live beside the tests (``eventfiles``)."""

@@ -1,0 +1,62 @@
+"""The numba kernels against a plain numpy reference."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from processors.kernels import NEIGHBOURS, shower_chi2, shower_shape
+
+cells = arrays(np.float32, st.tuples(st.integers(0, 20), st.just(2), st.just(6), st.just(6)),
+               elements=st.floats(0, 200, width=32))
+
+
+def numpy_shower_shape(ecal, index, centre):
+    towers = ecal[index].astype(np.float64).sum(axis=1)  # (n, 6, 6)
+    total = towers.reshape(len(index), 36).sum(axis=1)
+    hottest = towers.reshape(len(index), 36).argmax(axis=1)
+    fractions = np.zeros((len(index), 9))
+    cx, cy = centre
+    for j, (dx, dy) in enumerate(NEIGHBOURS):
+        x, y = cx + dx, cy + dy
+        if 0 <= x < 6 and 0 <= y < 6:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fractions[:, j] = np.where(total > 0, towers[:, x, y] / total, 0.0)
+    return total, hottest, fractions
+
+
+@settings(max_examples=200, deadline=None)
+@given(ecal=cells, centre=st.tuples(st.integers(0, 5), st.integers(0, 5)), data=st.data())
+def test_shower_shape_matches_numpy(ecal, centre, data):
+    n = ecal.shape[0]
+    index = np.array(data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=n if n else 0)), dtype=np.int64)
+    total, hottest, fractions = shower_shape(ecal, index, centre)
+    ref_total, ref_hottest, ref_fractions = numpy_shower_shape(ecal, index, centre)
+    np.testing.assert_allclose(total, ref_total, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(fractions, ref_fractions, rtol=1e-9, atol=1e-12)
+    # Ties may resolve to a different tower; the chosen tower must hold the maximum.
+    towers = ecal[index].astype(np.float64).sum(axis=1).reshape(len(index), 36)
+    if len(index):
+        picked = towers[np.arange(len(index)), hottest]
+        np.testing.assert_array_equal(picked, towers[np.arange(len(index)), ref_hottest])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    f=arrays(np.float64, st.tuples(st.integers(0, 30), st.just(9)), elements=st.floats(0, 1)),
+    mean=arrays(np.float64, 9, elements=st.floats(0, 1)),
+    sigma=arrays(np.float64, 9, elements=st.floats(0, 0.5)),
+)
+def test_chi2_matches_numpy(f, mean, sigma):
+    used = sigma > 0
+    safe = np.where(used, sigma, 1.0)
+    expected = (np.where(used, (f - mean) / safe, 0.0) ** 2).sum(axis=1)
+    np.testing.assert_allclose(shower_chi2(f, mean, sigma), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_nan_cell_makes_total_nan():
+    ecal = np.zeros((1, 2, 6, 6), np.float32)
+    ecal[0, 1, 3, 3] = 50
+    ecal[0, 0, 0, 0] = np.nan
+    total, _, _ = shower_shape(ecal, np.array([0]), (3, 3))
+    assert np.isnan(total[0])
