@@ -8,8 +8,9 @@
 3. for every variation: the cut masks (a mask is computed once per distinct set of
    thresholds it reads and shared by the variations that agree on them), the scaled
    energies and the regions;
-4. blinding: signal-box candidates of any variation are left out of every region
-   count, histogram and per-process cutflow (the total cutflow counts all events);
+4. blinding: signal-box candidates (of the variation, and of the nominal box) are
+   left out of every region count, histogram and per-process cutflow of the
+   variation (the total cutflow counts all events);
 5. fill the histograms.
 
 A chunk that cannot be read or processed is returned as a failure record (file,
@@ -26,7 +27,7 @@ from coffea.processor import ProcessorABC
 
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
 from processors.histograms import PROCESS_CODES, book
-from processors.quantities import EventQuantities, physics_index, read_columns
+from processors.quantities import EventQuantities, read_columns
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT
 from processors.variations import NOMINAL, Variation
@@ -157,33 +158,38 @@ class InvisibleSearchProcessor(ProcessorABC):
                  "entrystop": int(meta["entrystop"])}
         try:
             columns = read_columns(events, with_truth="mc_process" in events.fields)
-            q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules)
+            out = self.process_columns(columns)
         except Exception as err:  # unreadable or non-conforming chunk
             return {"failed": [{**where, "reason": f"{type(err).__name__}: {err}"}],
                     "chunks": 1, "failed_chunks": 1}
-        names = [v.name for v in self.variations]
-        hists = book(names, self.setup.beam_energy)
+        out["entries_by_file"] = {meta["filename"]: out["events"]}
+        return out
+
+    def process_columns(self, columns: dict[str, np.ndarray]) -> dict:
+        """Steps 2-5 on the numpy columns of one chunk."""
+        q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules)
+        hists = book([v.name for v in self.variations], self.setup.beam_energy)
         cache: dict = {}
         selections = [self.select(q, v, cache) for v in self.variations]
-        keep = np.ones(len(q), bool)
-        if self.blinded:
-            for sel in selections:
-                keep &= ~sel.regions["box"]
         process_index = _process_index(q.mc_process)
+        # Blinded, each variation hides its own box candidates and those of the nominal
+        # box (the signal box proper), so no variation shows what the signal box holds
+        # and adding variations leaves the nominal outputs unchanged.
+        nominal_box = selections[0].regions["box"]
+        everything = np.ones(len(q), bool)
         for v, sel in zip(self.variations, selections, strict=True):
+            keep = ~(sel.regions["box"] | nominal_box) if self.blinded else everything
             self.fill(hists, v.name, sel, keep, process_index)
         trigger = columns["trigger"]
-        n = len(trigger)
         return {
             "hists": hists,
             "chunks": 1,
             "failed_chunks": 0,
-            "events": n,
-            "physics_events": int(len(physics_index(trigger))),
+            "events": len(trigger),
+            "physics_events": len(q),
             "calibration_events": int(np.count_nonzero(trigger & CALIBRATION_BIT)),
             "nonfinite_events": int(np.count_nonzero(~q.finite)),
             "has_truth": int("mc_process" in columns),
-            "entries_by_file": {meta["filename"]: n},
         }
 
     def postprocess(self, accumulator):

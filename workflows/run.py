@@ -47,7 +47,7 @@ def run_processing(
     if variations_file is not None:
         from workflows.variations import load_variations
 
-        vset = load_variations(variations_file, [p.name for p in selected])
+        vset = load_variations(variations_file, selected)
         options.variations = vset.for_period
         options.variations_source = vset.provenance()
     _check_output(Path(output))
