@@ -1,0 +1,226 @@
+"""Background in the signal box, extrapolated from the sidebands.
+
+As in the NA64 analyses (seeds/000: "BG central / BG average / BG error"; seeds/002:
+"extrapolation of events from sidebands A and C into the signal region, assessing the
+systematic uncertainties by varying the background fit functions"):
+
+* the E_ECAL spectrum of sideband C (E_HCAL below the box edge) is fitted with a
+  family of shapes over several fit ranges and each fit is integrated over the box,
+  E_ECAL < box edge; the E_HCAL spectrum of sideband A is treated the same way
+  towards E_HCAL < box edge;
+* central = the exponential fitted over the whole sideband (the seeds' example);
+  average = the mean over all converged (shape, range) fits;
+  error = statistical error of the central fit (+) RMS spread of the fits around it.
+
+Fits are binned extended Poisson likelihood fits (iminuit ``ExtendedBinnedNLL``), so
+empty bins are handled correctly. Sidebands with too few events give no fit: the
+estimate is then 0 with ``fitted = False`` and a message saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import hist
+import numpy as np
+from iminuit import Minuit
+from iminuit.cost import ExtendedBinnedNLL
+
+#: Fewer sideband events than this in a fit range: that range is not fitted.
+MIN_EVENTS = 5
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A spectrum shape: its cumulative integral F(x; p), starting parameters, limits."""
+
+    name: str
+    cdf: Callable[..., np.ndarray]
+    start: Callable[[np.ndarray, np.ndarray], dict]
+    limits: dict[str, tuple[float | None, float | None]]
+
+
+def _exp_cdf(x, a, b):
+    # density exp(a + b x); F(x) = exp(a + b x) / b
+    return np.exp(a + b * x) / b
+
+
+def _exp_const_cdf(x, a, b, c):
+    return np.exp(a + b * x) / b + c * x
+
+
+def _power_cdf(x, a, k, x0):
+    # density exp(a) (x / x0)^k; F(x) = exp(a) x0 / (k + 1) (x / x0)^(k + 1)
+    return np.exp(a) * x0 / (k + 1.0) * np.power(np.clip(x, 0.0, None) / x0, k + 1.0)
+
+
+def _exp_start(n, xe):
+    centres = 0.5 * (xe[1:] + xe[:-1])
+    width = xe[1] - xe[0]
+    total = max(n.sum(), 1.0)
+    mean = (n * centres).sum() / total
+    # A rising exponential truncated at the top edge has mean ~ top - 1/b.
+    b = 1.0 / max(xe[-1] - mean, 0.5 * width)
+    a = np.log(total * b / max(np.exp(b * xe[-1]) - np.exp(b * xe[0]), 1e-300))
+    return {"a": a, "b": b}
+
+
+SHAPES: tuple[Shape, ...] = (
+    Shape("exponential", _exp_cdf, _exp_start, {"b": (1e-4, 5.0)}),
+    Shape("exponential+constant", _exp_const_cdf, lambda n, xe: {**_exp_start(n, xe), "c": 0.01},
+          {"b": (1e-4, 5.0), "c": (0.0, None)}),
+    Shape("power law", _power_cdf, lambda n, xe: {"a": np.log(max(n.sum(), 1.0) / (xe[-1] - xe[0])), "k": 5.0},
+          {"k": (-0.99, 200.0)}),
+)
+
+
+@dataclass
+class Fit:
+    shape: str
+    fit_range: tuple[float, float]
+    extrapolated: float
+    stat_error: float
+    valid: bool  # converged, finite and non-negative
+    parameters: dict[str, float] = field(default_factory=dict)
+    chi2: float = float("nan")
+    ndof: int = 0
+
+
+@dataclass
+class SidebandEstimate:
+    """Events expected in the box from one sideband."""
+
+    sideband: str
+    variable: str
+    window: tuple[float, float]
+    n_sideband: int
+    central: float = 0.0
+    average: float = 0.0
+    error: float = 0.0
+    fitted: bool = False
+    message: str = ""
+    fits: list[Fit] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        for f in d["fits"]:
+            for k in ("chi2",):
+                if not np.isfinite(f[k]):
+                    f[k] = None
+        return d
+
+
+def _fit(shape: Shape, n: np.ndarray, xe: np.ndarray, x0: float) -> tuple[Minuit, ExtendedBinnedNLL] | None:
+    if shape.name == "power law":
+        def cdf(x, a, k):
+            return _power_cdf(x, a, k, x0)
+    else:
+        cdf = shape.cdf
+    cost = ExtendedBinnedNLL(n, xe, cdf)
+    m = Minuit(cost, **shape.start(n, xe))
+    for name, lim in shape.limits.items():
+        m.limits[name] = lim
+    m.strategy = 1
+    try:
+        m.migrad(ncall=5000)
+        m.hesse()
+    except (RuntimeError, ValueError, FloatingPointError):
+        return None
+    return m, cost
+
+
+def _integral(cdf: Callable, params: np.ndarray, window: tuple[float, float]) -> float:
+    lo, hi = window
+    return float(cdf(np.array([hi]), *params)[0] - cdf(np.array([lo]), *params)[0])
+
+
+def _propagate(cdf: Callable, m: Minuit, window: tuple[float, float]) -> float:
+    p = np.array(m.values)
+    if m.covariance is None:
+        return float("nan")
+    jac = np.zeros(len(p))
+    for i in range(len(p)):
+        h = 1e-6 * max(abs(p[i]), 1e-3)
+        up, dn = p.copy(), p.copy()
+        up[i] += h
+        dn[i] -= h
+        jac[i] = (_integral(cdf, up, window) - _integral(cdf, dn, window)) / (2 * h)
+    return float(np.sqrt(max(jac @ np.array(m.covariance) @ jac, 0.0)))
+
+
+def extrapolate(
+    spectrum: hist.Hist,
+    fit_lows: list[float],
+    fit_high: float,
+    window: tuple[float, float],
+    sideband: str,
+) -> SidebandEstimate:
+    """Fit ``spectrum`` (1D) above each of ``fit_lows`` up to ``fit_high``, integrate over ``window``."""
+    edges = spectrum.axes[0].edges
+    values = spectrum.values()
+    variable = spectrum.axes[0].name
+    est = SidebandEstimate(sideband, variable, window, int(round(values.sum())))
+    for low in fit_lows:
+        sel = (edges[:-1] >= low - 1e-9) & (edges[1:] <= fit_high + 1e-9)
+        if sel.sum() < 3:
+            continue
+        n = values[sel]
+        xe = np.append(edges[:-1][sel], edges[1:][sel][-1])
+        if n.sum() < MIN_EVENTS:
+            continue
+        for shape in SHAPES:
+            x0 = float(xe[-1])
+            res = _fit(shape, n, xe, x0)
+            if res is None:
+                continue
+            m, cost = res
+            cdf = (lambda x, a, k, x0=x0: _power_cdf(x, a, k, x0)) if shape.name == "power law" else shape.cdf
+            value = _integral(cdf, np.array(m.values), window)
+            valid = bool(m.valid) and np.isfinite(value) and value >= 0
+            est.fits.append(Fit(shape.name, (float(xe[0]), float(xe[-1])), value if np.isfinite(value) else 0.0,
+                                _propagate(cdf, m, window) if valid else float("nan"), valid,
+                                dict(zip(m.parameters, map(float, m.values), strict=True)),
+                                float(m.fval), int(len(n) - m.nfit)))
+    # A fit whose extrapolation has more than 100 % statistical error does not constrain
+    # the box (e.g. a free constant over a short range): reported, but not averaged.
+    good = [f for f in est.fits if f.valid and np.isfinite(f.stat_error)
+            and f.stat_error <= max(f.extrapolated, 1e-12)]
+    if not good:
+        est.message = (f"sideband {sideband} holds {est.n_sideband} events, too few for a fit "
+                       f"(at least {MIN_EVENTS} in a range of at least 3 bins); background set to 0")
+        return est
+    central = next((f for f in good if f.shape == "exponential" and f.fit_range[0] <= fit_lows[0] + 1e-9), good[0])
+    values_ = np.array([f.extrapolated for f in good])
+    est.fitted = True
+    est.central = central.extrapolated
+    est.average = float(values_.mean())
+    spread = float(np.sqrt(np.mean((values_ - central.extrapolated) ** 2)))
+    stat = central.stat_error if np.isfinite(central.stat_error) else 0.0
+    est.error = float(np.hypot(stat, spread))
+    est.message = f"{len(good)} fits ({len(SHAPES)} shapes x ranges from {fit_lows[0]:g})"
+    return est
+
+
+def estimate_box_background(hists: dict[str, hist.Hist], thresholds, beam_energy: float,
+                            variation: str = "nominal") -> dict[str, SidebandEstimate]:
+    """Box background from sideband C (E_ECAL) and sideband A (E_HCAL) of one period."""
+    t = thresholds
+    c_spec = hists["ecal_sideband_c"][{"variation": variation}]
+    a_spec = hists["hcal_sideband_a"][{"variation": variation}]
+    c_low = t.c_ecal_min
+    c_high = _top_of_data(c_spec, beam_energy)
+    a_low = t.a_hcal_min
+    a_high = _top_of_data(a_spec, beam_energy)
+    return {
+        "C": extrapolate(c_spec, [c_low, c_low + 5.0, c_low + 10.0], c_high, (0.0, t.box_ecal_max), "C"),
+        "A": extrapolate(a_spec, [a_low, a_low + 2.0, a_low + 5.0], a_high, (0.0, t.box_hcal_max), "A"),
+    }
+
+
+def _top_of_data(spec: hist.Hist, beam_energy: float) -> float:
+    edges = spec.axes[0].edges
+    filled = np.flatnonzero(spec.values() > 0)
+    if filled.size == 0:
+        return float(edges[-1])
+    return float(min(edges[filled[-1] + 1], edges[-1]))

@@ -1,0 +1,90 @@
+"""Figures (mplhep): the (E_ECAL, E_HCAL) plane with the signal box and the sidebands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import hist
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep as hep  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from processors.cuts import Thresholds  # noqa: E402
+
+
+def _style() -> None:
+    plt.style.use(hep.style.ROOT)
+    plt.rcParams.update({"figure.figsize": (8, 6.5), "font.size": 14})
+
+
+def plot_plane(
+    plane: hist.Hist,
+    thresholds: Thresholds,
+    path: Path,
+    title: str,
+    blinded: bool = True,
+    regions_of_papers: bool = False,
+    hcal_max: float | None = None,
+) -> Path:
+    """2D plane (log colour) with box, sidebands A and C; returns the file written."""
+    _style()
+    fig, ax = plt.subplots()
+    values = plane.values()
+    if values.sum() > 0:
+        hep.hist2dplot(plane, ax=ax, norm=LogNorm(vmin=0.9, vmax=max(values.max(), 1.0)),
+                       cbarextend=False, flow=None)
+    e_box, h_box = thresholds.box_ecal_max, thresholds.box_hcal_max
+    top_e = plane.axes[0].edges[-1]
+    top_h = hcal_max or plane.axes[1].edges[-1]
+    ax.add_patch(Rectangle((0, 0), e_box, h_box, fill=blinded, hatch="////" if blinded else None,
+                           facecolor="lightgrey", edgecolor="red", linewidth=2,
+                           label="signal box" + (" (blinded)" if blinded else "")))
+    ax.add_patch(Rectangle((0, thresholds.a_hcal_min), e_box, top_h - thresholds.a_hcal_min,
+                           fill=False, edgecolor="tab:blue", linestyle="--", linewidth=1.5))
+    ax.add_patch(Rectangle((thresholds.c_ecal_min, 0), top_e - thresholds.c_ecal_min, h_box,
+                           fill=False, edgecolor="tab:green", linestyle="--", linewidth=1.5))
+    ax.text(0.5 * e_box, min(0.6 * top_h, 20.0), "A", color="tab:blue", fontsize=18, ha="center")
+    ax.text(0.5 * (thresholds.c_ecal_min + top_e), h_box * 1.6, "C", color="tab:green", fontsize=18,
+            ha="center")
+    if regions_of_papers:
+        e0 = top_e / 1.2
+        ax.plot([0, e0], [e0, 0], color="black", linewidth=0.8, linestyle=":")
+        for text, (x, y) in {"I": (0.75 * e0, 0.13 * e0), "II": (0.35 * e0, 0.72 * e0),
+                             "III": (0.72 * e0, 0.55 * e0)}.items():
+            ax.text(x, y, text, fontsize=18, fontweight="bold")
+    ax.set_xlim(0, top_e)
+    ax.set_ylim(0, top_h)
+    ax.set_xlabel(r"$E_{ECAL}$ [GeV]")
+    ax.set_ylabel(r"$E_{HCAL}$ [GeV]")
+    ax.set_title(title, fontsize=14)
+    ax.legend(loc="upper right", fontsize=11)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def raw_plane(files: Sequence[Path], beam_energy: float, ecal_scale: float = 1.0,
+              hcal_scale: float = 1.0) -> hist.Hist:
+    """The plane of all physics-trigger events of some files, before any cut."""
+    import uproot
+
+    from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
+
+    h = hist.Hist(hist.axis.Regular(120, 0, 1.2 * beam_energy, name="e_ecal"),
+                  hist.axis.Regular(120, 0, 1.2 * beam_energy, name="e_hcal"))
+    for batch in uproot.iterate([f"{f}:events" for f in files], ["trigger", "ecal", "hcal"],
+                                library="np", step_size="200 MB"):
+        t = batch["trigger"]
+        phys = ((t & PHYSICS_BIT) != 0) & ((t & CALIBRATION_BIT) == 0)
+        e_ecal = batch["ecal"][phys].sum(axis=(1, 2, 3), dtype=np.float64) * ecal_scale
+        e_hcal = batch["hcal"][phys].sum(axis=(1, 2, 3), dtype=np.float64) * hcal_scale
+        h.fill(e_ecal, e_hcal)
+    return h
