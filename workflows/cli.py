@@ -120,6 +120,9 @@ def _register_optional() -> None:
         pass
     else:
         app.command("simulate")(simulate_command)
+    from workflows.yield_command import yield_command
+
+    app.command("yield")(yield_command)
     try:
         from workflows.limit_command import limit_command
     except ImportError:  # pragma: no cover
