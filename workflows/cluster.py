@@ -24,6 +24,7 @@ class ClusterOptions:
     cores_per_job: int = 1
     job_extra: tuple[str, ...] = ()
     local_directory: str | None = None
+    log_directory: str | None = None  # batch job logs (default: the batch system's)
 
     def describe(self) -> str:
         if self.scheduler:
@@ -50,7 +51,7 @@ def _batch_cluster(opts: ClusterOptions):
         memory=opts.memory,
         walltime=opts.walltime,
         queue=opts.queue,
-        log_directory=opts.local_directory,
+        log_directory=opts.log_directory,
         local_directory=opts.local_directory,
     )
     if opts.cluster == "slurm":

@@ -52,6 +52,10 @@ def run_processing(
         options.variations_source = vset.provenance()
     _check_output(Path(output))
     cluster = cluster or ClusterOptions()
+    if cluster.cluster and cluster.log_directory is None:
+        from dataclasses import replace
+
+        cluster = replace(cluster, log_directory=str(Path(output).resolve() / ".batch-logs"))
     console.print(f"[bold]na64 process[/]: {len(selected)} period(s) on {cluster.describe()}, "
                   f"{'UNBLINDED' if unblind else 'blinded'}")
     stored = {p.name: up_to_date(p, options) for p in selected}
