@@ -90,7 +90,7 @@ def test_slurm_jobs_give_the_same_summary_as_a_local_cluster(catalog, tmp_path, 
     if reason:
         pytest.skip(reason)
 
-    # Submit from an empty directory: Slurm writes the job logs (slurm-<id>.out) there.
+    # Submit from an empty directory; the job logs go below the output directory.
     submit_dir = tmp_path / "submit"
     submit_dir.mkdir()
     monkeypatch.chdir(submit_dir)
@@ -119,10 +119,13 @@ def test_slurm_jobs_give_the_same_summary_as_a_local_cluster(catalog, tmp_path, 
         assert Path(job["WorkDir"]) == submit_dir, job
     started = [j for j in jobs if j.get("BatchHost") not in (None, "(null)")]
     assert started, f"no Slurm job was ever started: {jobs}"
-    registered = [j for j in started
-                  if "Registered to:" in Path(j["StdOut"]).read_text(errors="replace")]
+    def log(job):
+        return Path(job["StdOut"].replace("%J", job["JobId"]).replace("%j", job["JobId"]))
+
+    assert all(log(j).parent == tmp_path / "slurm" / ".batch-logs" for j in started)
+    registered = [j for j in started if "Registered to:" in log(j).read_text(errors="replace")]
     assert registered, "no dask worker log in the Slurm job outputs: " + "; ".join(
-        f"{j['StdOut']}: {Path(j['StdOut']).read_text(errors='replace')[-500:]}" for j in started)
+        f"{log(j)}: {log(j).read_text(errors='replace')[-500:]}" for j in started)
 
     # Closing the cluster ends the jobs (none left running or pending).
     deadline = time.monotonic() + 30
