@@ -119,13 +119,15 @@ def test_slurm_jobs_give_the_same_summary_as_a_local_cluster(catalog, tmp_path, 
         assert Path(job["WorkDir"]) == submit_dir, job
     started = [j for j in jobs if j.get("BatchHost") not in (None, "(null)")]
     assert started, f"no Slurm job was ever started: {jobs}"
-    def log(job):
-        return Path(job["StdOut"].replace("%J", job["JobId"]).replace("%j", job["JobId"]))
+    def log(job) -> str:  # the dask worker logs on stderr; dask-jobqueue splits .out/.err
+        paths = [Path(job[k].replace("%J", job["JobId"]).replace("%j", job["JobId"]))
+                 for k in ("StdOut", "StdErr") if k in job]
+        assert all(p.parent == tmp_path / "slurm" / ".batch-logs" for p in paths), paths
+        return "".join(p.read_text(errors="replace") for p in paths if p.exists())
 
-    assert all(log(j).parent == tmp_path / "slurm" / ".batch-logs" for j in started)
-    registered = [j for j in started if "Registered to:" in log(j).read_text(errors="replace")]
+    registered = [j for j in started if "Registered to:" in log(j)]
     assert registered, "no dask worker log in the Slurm job outputs: " + "; ".join(
-        f"{log(j)}: {log(j).read_text(errors='replace')[-500:]}" for j in started)
+        f"{j['JobId']}: {log(j)[-500:]}" for j in started)
 
     # Closing the cluster ends the jobs (none left running or pending).
     deadline = time.monotonic() + 30
