@@ -112,23 +112,15 @@ def process(
         raise typer.Exit(1)
 
 
-def _register_optional() -> None:
-    """Commands living in their own modules (kept importable on their own)."""
-    try:
-        from workflows.simulation.command import simulate_command
-    except ImportError:  # pragma: no cover - during development
-        pass
-    else:
-        app.command("simulate")(simulate_command)
+def _register_commands() -> None:
+    """Commands living in their own modules (each importable on its own, light at import)."""
+    from workflows.limit_command import limit_command
+    from workflows.simulation.command import simulate_command
     from workflows.yield_command import yield_command
 
+    app.command("simulate")(simulate_command)
+    app.command("limit")(limit_command)
     app.command("yield")(yield_command)
-    try:
-        from workflows.limit_command import limit_command
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.command("limit")(limit_command)
 
 
-_register_optional()
+_register_commands()

@@ -1,0 +1,738 @@
+"""CLs upper limits on the parameter of interest of any pyhf workspace or model.
+
+Own implementation: pyhf 0.7.6's ``pyhf.infer.intervals.upper_limits.upper_limit``
+ignores ``level`` and always returns 95% CL limits (scikit-hep/pyhf#2563), so it is
+never used here. Test statistic: ``qtilde`` (POI bounded below at 0), CLs = CLsb/CLb,
+expected band at (-2, -1, 0, +1, +2) sigma of the background-only hypothesis.
+
+Methods
+-------
+``asymptotic``
+    ``pyhf.infer.hypotest`` (asymptotic formulas of Cowan, Cranmer, Gross, Vitells,
+    EPJC 71 (2011) 1554) on a bracketing grid, then ``brentq`` on CLs(mu) - (1 - cl)
+    for the observed curve and for each expected quantile.
+``toys``
+    Toy calculator with pyhf's conventions (``calctype="toybased"``: toys generated at
+    the conditional MLEs of the nuisances for mu and for 0, qtilde from pyhf's fits,
+    p = fraction of toys with q >= q_obs, expected band = percentiles of CLs over the
+    background-only toys), evaluated on a grid of mu and interpolated linearly in
+    log CLs (grid from the asymptotic limits, extended if a curve is not bracketed).
+    Toys run in batches of ``batch_size`` with independent seeds derived from ``seed``
+    (a :class:`numpy.random.SeedSequence` keyed by kind and batch index, common to all
+    mu points), locally or, with a ``distributed.Client``, in parallel with
+    ``client.map``; the result is the same for a given seed either way. Identical toys
+    are fitted once (counting toys take few values, so 1e5 toys are cheap); one
+    unconditional fit per toy serves every mu. Cost: about
+    ``ntoys * npoints * 2.5`` pyhf fits (~2 ms each for one bin, ~12 ms for a
+    three-period box + sidebands workspace). The percentiles do not use the
+    ``interpolation=`` argument that numpy 2.4 removed (pyhf 0.7.6's own
+    ``ToyCalculator`` needs numpy < 2.4).
+``exact``
+    For a simple counting experiment (one bin, no floating nuisance parameter) the
+    toy distributions are summed exactly over the Poisson counts: the infinite-toy
+    limit of ``toys``. At zero observed events CLs = exp(-s), i.e. 2.30 signal
+    events at 90% CL whatever the background.
+``auto`` (default) -- the rule, :func:`choose_method`
+    Bins in which the POI changes the expected yield are the POI-sensitive bins.
+    If their total observed count *or* their total background expectation is below
+    ``LOW_COUNT_THRESHOLD`` (15 events), the asymptotic formulas are not trusted
+    (they are badly wrong at zero observed events): ``exact`` for a simple counting
+    experiment, otherwise ``toys``. Else ``asymptotic``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyhf
+from pyhf.infer import mle
+from scipy import optimize, special, stats
+
+METHODS = ("auto", "asymptotic", "toys", "exact")
+TEST_STATISTICS = ("qtilde", "q")
+BAND_SIGMAS = (-2, -1, 0, 1, 2)
+LOW_COUNT_THRESHOLD = 15.0
+DEFAULT_NTOYS = 1000
+DEFAULT_BATCH_SIZE = 100
+_PERCENTILES = 100.0 * stats.norm.cdf(BAND_SIGMAS)
+_RNG_LOCK = threading.Lock()
+
+
+class LimitError(RuntimeError):
+    """An upper limit that cannot be computed; the message says why."""
+
+
+class NoPOIError(LimitError):
+    """The workspace or model defines no usable parameter of interest."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """CLs values where they were evaluated: ``cls_expected[k]`` is the band ``BAND_SIGMAS[k]``."""
+
+    mu: tuple[float, ...]
+    cls_observed: tuple[float, ...]
+    cls_expected: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class LimitResult:
+    """An upper limit on the POI at confidence level ``cl``.
+
+    ``expected`` is the band at (-2, -1, 0, +1, +2) sigma, in that order (None when
+    not requested). ``method`` is the calculator used: asymptotic, toys or exact.
+    """
+
+    observed: float
+    expected: tuple[float, float, float, float, float] | None
+    cl: float
+    method: str
+    poi: str
+    scan: Scan
+    test_stat: str = "qtilde"
+    ntoys: int | None = None
+    seed: int | None = None
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable core: observed, expected, cl, method."""
+        expected = list(self.expected) if self.expected is not None else None
+        return {"observed": self.observed, "expected": expected, "cl": self.cl,
+                "method": self.method}
+
+
+# ---------------------------------------------------------------------------
+# Inputs: workspace / model / data / POI
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """A model with its data and the fit configuration used for qtilde."""
+
+    model: pyhf.Model
+    data: np.ndarray
+    init: list[float]
+    bounds: list[list[float]]
+    fixed: list[bool]
+    test_stat: str = "qtilde"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def poi_index(self) -> int:
+        return int(self.model.config.poi_index)
+
+    @property
+    def poi_name(self) -> str:
+        return str(self.model.config.poi_name)
+
+    def fit_config(self, mu_max: float) -> tuple[list[float], list[list[float]], list[bool]]:
+        """init/bounds/fixed with the POI upper bound at least ``2 * mu_max``.
+
+        The POI's upper bound only matters when the unconditional fit reaches it, and
+        then muhat >= mu_max >= mu gives q = 0 either way, so widening it is safe.
+        """
+        bounds = [list(b) for b in self.bounds]
+        lo, hi = bounds[self.poi_index]
+        bounds[self.poi_index] = [lo, max(hi, 2.0 * mu_max)]
+        init = list(self.init)
+        init[self.poi_index] = min(max(init[self.poi_index], lo), bounds[self.poi_index][1])
+        return init, bounds, list(self.fixed)
+
+
+def load_workspace(source: str | Path | dict | pyhf.Workspace) -> pyhf.Workspace:
+    """A pyhf Workspace from a JSON file, a spec dict or a Workspace."""
+    if isinstance(source, pyhf.Workspace):
+        return source
+    if isinstance(source, (str, Path)):
+        source = json.loads(Path(source).read_text(encoding="utf-8"))
+    if not isinstance(source, dict):
+        raise TypeError(f"cannot read a workspace from {type(source).__name__}")
+    _check_poi_declared(source)
+    return pyhf.Workspace(source)
+
+
+def _check_poi_declared(spec: dict) -> None:
+    measurements = spec.get("measurements") or []
+    if not measurements:
+        raise NoPOIError("the workspace has no measurement, hence no POI "
+                         "(measurements[].config.poi)")
+    poi = (measurements[0].get("config") or {}).get("poi")
+    if not poi:
+        raise NoPOIError(f"measurement {measurements[0].get('name')!r} declares no POI "
+                         "(config.poi is missing or empty)")
+
+
+def make_problem(
+    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    data: Sequence[float] | np.ndarray | None = None,
+    *,
+    poi_name: str | None = None,
+    modifier_settings: dict | None = None,
+    test_stat: str = "qtilde",
+) -> Problem:
+    """Model, data and fit configuration; the first measurement of a workspace is used."""
+    if test_stat not in TEST_STATISTICS:
+        raise ValueError(f"test_stat must be one of {TEST_STATISTICS}, not {test_stat!r}")
+    notes: list[str] = []
+    if isinstance(workspace_or_model, pyhf.Model):
+        model = workspace_or_model
+        if poi_name is not None and poi_name != model.config.poi_name:
+            model = _rebuild(model, poi_name)
+        if data is None:
+            raise ValueError("data are required with a pyhf.Model (observations + auxdata)")
+    else:
+        ws = load_workspace(workspace_or_model)
+        if len(ws.measurement_names) > 1:
+            notes.append(f"workspace has {len(ws.measurement_names)} measurements "
+                         f"{ws.measurement_names}; using the first, {ws.measurement_names[0]!r}")
+        kwargs: dict[str, Any] = {"measurement_index": 0}
+        if modifier_settings is not None:
+            kwargs["modifier_settings"] = modifier_settings
+        if poi_name is not None:
+            kwargs["poi_name"] = poi_name
+        try:
+            model = ws.model(**kwargs)
+        except pyhf.exceptions.InvalidModel as err:
+            raise NoPOIError(f"the POI is not a parameter of the model: {err}") from err
+        if data is None:
+            data = ws.data(model)
+    if model.config.poi_index is None:
+        raise NoPOIError("the model has no parameter of interest")
+    return _problem(model, np.asarray(data, dtype=float), test_stat, notes)
+
+
+def _rebuild(model: pyhf.Model, poi_name: str) -> pyhf.Model:
+    try:
+        return pyhf.Model(model.spec, poi_name=poi_name,
+                          modifier_settings=model.config.modifier_settings)
+    except pyhf.exceptions.InvalidModel as err:
+        raise NoPOIError(f"{poi_name!r} is not a parameter of the model: {err}") from err
+
+
+def _problem(model: pyhf.Model, data: np.ndarray, test_stat: str, notes: list[str]) -> Problem:
+    expected_len = model.config.nmaindata + model.config.nauxdata
+    if data.shape != (expected_len,):
+        raise ValueError(f"data must hold {expected_len} numbers (main + auxdata), "
+                         f"got {data.shape}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError("data contain non-finite values")
+    bounds = [list(map(float, b)) for b in model.config.suggested_bounds()]
+    poi = model.config.poi_index
+    if test_stat == "qtilde" and bounds[poi][0] != 0.0:
+        notes.append(f"POI lower bound {bounds[poi][0]:g} set to 0 (qtilde)")
+        bounds[poi][0] = 0.0
+    fixed = [bool(f) for f in model.config.suggested_fixed()]
+    if fixed[poi]:
+        raise NoPOIError(f"the POI {model.config.poi_name!r} is fixed in the model")
+    init = [float(x) for x in model.config.suggested_init()]
+    return Problem(model, data, init, bounds, fixed, test_stat, notes)
+
+
+# ---------------------------------------------------------------------------
+# Method choice
+# ---------------------------------------------------------------------------
+
+
+def _yields(problem: Problem, mu: float) -> np.ndarray:
+    pars = np.asarray(problem.init, dtype=float)
+    pars[problem.poi_index] = mu
+    return np.asarray(problem.model.expected_actualdata(pars), dtype=float)
+
+
+def sensitive_counts(problem: Problem) -> tuple[float, float, float]:
+    """(signal at POI=1, observed, background at POI=0) summed over POI-sensitive bins."""
+    background = _yields(problem, 0.0)
+    signal = _yields(problem, 1.0) - background
+    if not np.all(np.isfinite(signal)) or signal.max(initial=0.0) <= 0:
+        raise LimitError("the POI does not increase any expected yield: no upper limit exists")
+    sensitive = signal > 1e-9 * signal.max()
+    observed = problem.data[: problem.model.config.nmaindata]
+    return float(signal[sensitive].sum()), float(observed[sensitive].sum()), \
+        float(background[sensitive].sum())
+
+
+def _counting_rates(problem: Problem) -> tuple[float, float] | None:
+    """(b, s) with rate = b + mu*s if the model is a one-bin counting experiment, else None."""
+    model = problem.model
+    if model.config.nmaindata != 1:
+        return None
+    if any(not f for i, f in enumerate(problem.fixed) if i != problem.poi_index):
+        return None
+    b, one, two = (_yields(problem, mu)[0] for mu in (0.0, 1.0, 2.0))
+    s = one - b
+    if s <= 0 or not math.isclose(two, b + 2 * s, rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return float(b), float(s)
+
+
+def choose_method(problem: Problem, threshold: float = LOW_COUNT_THRESHOLD) -> tuple[str, str]:
+    """The ``auto`` rule (module docstring): (method, reason)."""
+    _, n_obs, b_exp = sensitive_counts(problem)
+    counts = f"observed {n_obs:g}, background {b_exp:.3g} in the POI-sensitive bins"
+    if n_obs >= threshold and b_exp >= threshold:
+        return "asymptotic", f"{counts} (both >= {threshold:g})"
+    if _counting_rates(problem) is not None:
+        return "exact", f"{counts} (< {threshold:g}); one-bin counting model: exact sum"
+    return "toys", f"{counts} (< {threshold:g}): toys"
+
+
+def _mu_reference(problem: Problem) -> float:
+    """A POI value of the order of the limit, to start the bracketing."""
+    s, n, b = sensitive_counts(problem)
+    events = 2.3 + 2.0 * math.sqrt(b + n) + max(n - b, 0.0)
+    return events / s
+
+
+# ---------------------------------------------------------------------------
+# CLs calculators: mu -> [CLs_obs, CLs_exp(-2..+2)]
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_qmu_warning(test_stat: str) -> Iterator[None]:
+    """pyhf warns on every q (not qtilde) evaluation with the POI bounded at 0; say it once."""
+    logger = logging.getLogger("pyhf.infer.test_statistics")
+    level = logger.level
+    if test_stat == "q":
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def asymptotic_cls(problem: Problem, mu: float) -> np.ndarray:
+    """[observed, -2, -1, 0, +1, +2 sigma] asymptotic CLs at ``mu`` (pyhf.infer.hypotest)."""
+    init, bounds, fixed = problem.fit_config(mu)
+    with _quiet_qmu_warning(problem.test_stat):
+        obs, band = pyhf.infer.hypotest(
+            mu, problem.data, problem.model, init, bounds, fixed,
+            calctype="asymptotics", test_stat=problem.test_stat, return_expected_set=True,
+        )
+    return np.array([float(obs), *map(float, band)])
+
+
+class ExactCounting:
+    """Exact toy distributions for a one-bin counting model with rate b + mu*s."""
+
+    def __init__(self, problem: Problem) -> None:
+        rates = _counting_rates(problem)
+        if rates is None:
+            raise LimitError("exact CLs needs a one-bin counting model without floating nuisances")
+        if problem.test_stat != "qtilde":
+            raise LimitError("exact CLs is implemented for qtilde only")
+        self.b, self.s = rates
+        self.n_obs = float(problem.data[0])
+
+    def _qtilde(self, n: np.ndarray, mu: float) -> np.ndarray:
+        muhat = np.clip((n - self.b) / self.s, 0.0, None)
+
+        def twice_nll(m: np.ndarray | float) -> np.ndarray:
+            rate = self.b + m * self.s
+            return 2.0 * (rate - special.xlogy(n, rate))
+
+        q = np.clip(twice_nll(mu) - twice_nll(muhat), 0.0, None)
+        return np.where(muhat > mu, 0.0, q)
+
+    def __call__(self, mu: float) -> np.ndarray:
+        rate_sb, rate_b = self.b + mu * self.s, self.b
+        n_max = int(stats.poisson.ppf(1 - 1e-15, max(rate_sb, 1e-300))) + 20
+        n = np.arange(n_max + 1, dtype=float)
+        q = self._qtilde(n, mu)
+        q_obs = float(self._qtilde(np.array([self.n_obs]), mu)[0])
+        p_sb, p_b = stats.poisson.pmf(n, rate_sb), stats.poisson.pmf(n, rate_b)
+        tol = 1e-10 * (1.0 + q_obs)
+        obs = _ratio(p_sb[q >= q_obs - tol].sum(), p_b[q >= q_obs - tol].sum())
+        # CLs of each background-only outcome, then weighted quantiles of its distribution
+        tails_sb = np.array([p_sb[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
+        tails_b = np.array([p_b[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
+        cls_n = np.divide(tails_sb, tails_b, out=np.ones_like(tails_sb), where=tails_b > 0)
+        order = np.argsort(cls_n, kind="stable")
+        cdf = np.cumsum(p_b[order]) / p_b.sum()
+        picks = [order[min(np.searchsorted(cdf, p / 100.0 - 1e-12), len(order) - 1)]
+                 for p in _PERCENTILES]
+        return np.array([obs, *cls_n[picks]])
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------
+# Root finding on smooth (asymptotic) or exact CLs curves
+# ---------------------------------------------------------------------------
+
+
+class _Cached:
+    def __init__(self, func: Callable[[float], np.ndarray]) -> None:
+        self.func = func
+        self.values: dict[float, np.ndarray] = {}
+
+    def __call__(self, mu: float) -> np.ndarray:
+        mu = float(mu)
+        if mu not in self.values:
+            value = np.asarray(self.func(mu), dtype=float)
+            if not np.all(np.isfinite(value)):
+                raise LimitError(f"CLs is undefined at POI = {mu:.6g} ({value}): a fit failed "
+                                 "or no outcome is as extreme as the observed one")
+            self.values[mu] = value
+        return self.values[mu]
+
+    def scan(self) -> Scan:
+        mus = sorted(self.values)
+        table = np.array([self.values[m] for m in mus])
+        return Scan(tuple(mus), tuple(table[:, 0]), tuple(tuple(col) for col in table[:, 1:].T))
+
+
+def _bracket(func: _Cached, mu_ref: float, alpha: float, curves: list[int]) -> np.ndarray:
+    """Grid mu_ref * 2**j so that every curve starts >= alpha and ends < alpha."""
+    hi = lo = mu_ref
+    for _ in range(60):
+        if np.all(func(hi)[curves] < alpha):
+            break
+        hi *= 2.0
+    else:
+        raise LimitError(f"CLs stays above {alpha:g} up to POI = {hi:.3g}: no upper limit")
+    for _ in range(60):
+        if np.all(func(lo)[curves] >= alpha):
+            break
+        lo /= 2.0
+    else:
+        raise LimitError(f"CLs is below {alpha:g} even at POI = {lo:.3g}: no upper limit")
+    n = int(round(math.log2(hi / lo)))
+    return lo * 2.0 ** np.arange(n + 1)
+
+
+def _solve_curves(func: _Cached, mu_ref: float, alpha: float, curves: list[int],
+                  rtol: float) -> dict[int, float]:
+    grid = _bracket(func, mu_ref, alpha, curves)
+    values = np.array([func(m) for m in grid])
+    roots = {}
+    for c in curves:
+        i = int(np.argmax(values[:, c] < alpha))
+        a, b = grid[i - 1], grid[i]
+        roots[c] = float(optimize.brentq(lambda m: func(m)[c] - alpha, a, b,
+                                         xtol=1e-12 * b, rtol=rtol))
+    return roots
+
+
+# ---------------------------------------------------------------------------
+# Toys
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToyJob:
+    """Everything a worker needs to generate and evaluate toys (picklable)."""
+
+    model: pyhf.Model
+    init: list[float]
+    bounds: list[list[float]]
+    fixed: list[bool]
+
+
+def batch_seed(seed: int, kind: int, batch: int) -> int:
+    """Independent 32-bit seed for batch ``batch`` of toy kind ``kind`` (0: b-only, 1: s+b)."""
+    return int(np.random.SeedSequence(entropy=seed, spawn_key=(kind, batch)).generate_state(1)[0])
+
+
+def sample_toys(model: pyhf.Model, pars: Sequence[float], ntoys: int, seed: int) -> np.ndarray:
+    """``ntoys`` pseudo-datasets (main + aux) from pyhf's own sampler, seeded.
+
+    pyhf samples through scipy with numpy's global RandomState; it is seeded and
+    restored under a lock, so concurrent batches in one process stay deterministic.
+    """
+    pdf = model.make_pdf(pyhf.tensorlib.astensor(list(pars)))
+    with _RNG_LOCK:
+        state = np.random.get_state()
+        try:
+            np.random.seed(seed)
+            return np.asarray(pdf.sample((ntoys,)), dtype=float)
+        finally:
+            np.random.set_state(state)
+
+
+def toy_teststats(job: ToyJob, datasets: np.ndarray, mus: Sequence[float]) -> np.ndarray:
+    """qtilde (as pyhf.infer.test_statistics.qmu_tilde) for each dataset and mu.
+
+    Identical datasets are fitted once; one unconditional fit per dataset serves all
+    mu; q = 0 without a conditional fit when muhat > mu. Failed fits give NaN.
+    """
+    mus = np.atleast_1d(np.asarray(mus, dtype=float))
+    unique, inverse = np.unique(datasets, axis=0, return_inverse=True)
+    rows = np.array([_teststat_row(job, x, mus) for x in unique])
+    return rows[np.ravel(inverse)]
+
+
+def _teststat_row(job: ToyJob, x: np.ndarray, mus: np.ndarray) -> np.ndarray:
+    poi = job.model.config.poi_index
+    try:
+        pars, nll_hat = mle.fit(x, job.model, job.init, job.bounds, job.fixed,
+                                return_fitted_val=True)
+    except pyhf.exceptions.FailedMinimization:
+        return np.full(len(mus), np.nan)
+    muhat = float(pars[poi])
+    row = np.zeros(len(mus))
+    for i, mu in enumerate(mus):
+        if muhat > mu:
+            continue
+        try:
+            _, nll_mu = mle.fixed_poi_fit(mu, x, job.model, job.init, job.bounds, job.fixed,
+                                          return_fitted_val=True)
+        except pyhf.exceptions.FailedMinimization:
+            row[i] = np.nan
+            continue
+        row[i] = max(float(nll_mu) - float(nll_hat), 0.0)
+    return row
+
+
+def run_bonly_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
+                    mus: Sequence[float]) -> np.ndarray:
+    """Background-only toys of one batch: qtilde, shape (ntoys, len(mus))."""
+    return toy_teststats(job, sample_toys(job.model, pars, ntoys, seed), mus)
+
+
+def run_splusb_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
+                     mu: float) -> np.ndarray:
+    """Signal+background toys of one batch at ``mu``: qtilde, shape (ntoys,)."""
+    return toy_teststats(job, sample_toys(job.model, pars, ntoys, seed), [mu])[:, 0]
+
+
+def _batches(ntoys: int, batch_size: int) -> list[int]:
+    sizes = [batch_size] * (ntoys // batch_size)
+    if ntoys % batch_size:
+        sizes.append(ntoys % batch_size)
+    return sizes
+
+
+def _tail_fraction(samples: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Fraction of ``samples`` >= each of ``values``."""
+    ordered = np.sort(samples)
+    return (len(ordered) - np.searchsorted(ordered, values, side="left")) / len(ordered)
+
+
+def toy_cls(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> np.ndarray:
+    """[observed, -2..+2 sigma] CLs from toy test statistics, as pyhf's ToyCalculator."""
+    q_sb, q_b = q_sb[np.isfinite(q_sb)], q_b[np.isfinite(q_b)]
+    clsb = _tail_fraction(q_sb, np.array([q_obs]))[0]
+    clb = _tail_fraction(q_b, np.array([q_obs]))[0]
+    observed = clsb / clb if clb > 0 else (0.0 if clsb == 0 else math.inf)
+    cls_b_toys = _tail_fraction(q_sb, q_b) / _tail_fraction(q_b, q_b)
+    return np.array([observed, *np.percentile(cls_b_toys, _PERCENTILES)])
+
+
+def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float | None:
+    """First crossing of ``alpha`` (linear in mu, log in CLs); None if not bracketed."""
+    below = np.nonzero(cls < alpha)[0]
+    if len(below) == 0 or below[0] == 0:
+        return None
+    i = below[0]
+    m0, m1, c0, c1 = mus[i - 1], mus[i], cls[i - 1], cls[i]
+    if c1 > 0:
+        t = (math.log(alpha) - math.log(c0)) / (math.log(c1) - math.log(c0))
+    else:
+        t = (alpha - c0) / (c1 - c0)
+    return float(m0 + t * (m1 - m0))
+
+
+class _ToyRunner:
+    """Toy CLs on a grid of mu values, locally or on a Dask cluster."""
+
+    def __init__(self, problem: Problem, ntoys: int, seed: int, batch_size: int,
+                 client: Any = None) -> None:
+        self.problem, self.ntoys, self.seed = problem, ntoys, seed
+        self.batch_size, self.client = batch_size, client
+        self.failed = 0
+
+    def _map(self, func: Callable, job: Any, *iterables: Sequence) -> list:
+        """func(job, *args) for each args: locally, or as Dask tasks (job: a scattered future)."""
+        if self.client is None:
+            return [func(job, *args) for args in zip(*iterables)]
+        futures = self.client.map(func, [job] * len(iterables[0]), *iterables, pure=False)
+        return self.client.gather(futures)
+
+    def cls_grid(self, mus: np.ndarray) -> np.ndarray:
+        """Rows [observed, -2..+2 sigma] CLs for each mu."""
+        p = self.problem
+        init, bounds, fixed = p.fit_config(float(mus.max()))
+        job = ToyJob(p.model, init, bounds, fixed)
+        sizes = _batches(self.ntoys, self.batch_size)
+        q_obs = toy_teststats(job, p.data[None, :], mus)[0]
+        if not np.all(np.isfinite(q_obs)):
+            raise LimitError("the fit to the observed data failed")
+        if self.client is not None:  # one copy per worker, a fresh key each time
+            job = self.client.scatter(job, broadcast=True, hash=False)
+        gen_b = mle.fixed_poi_fit(0.0, p.data, p.model, init, bounds, fixed).tolist()
+        gen_sb = [mle.fixed_poi_fit(m, p.data, p.model, init, bounds, fixed).tolist() for m in mus]
+        q_b = np.concatenate(self._map(
+            run_bonly_batch, job, [gen_b] * len(sizes), sizes,
+            [batch_seed(self.seed, 0, j) for j in range(len(sizes))], [list(mus)] * len(sizes)))
+        tasks = [(i, j) for i in range(len(mus)) for j in range(len(sizes))]
+        q_sb_parts = self._map(
+            run_splusb_batch, job, [gen_sb[i] for i, _ in tasks], [sizes[j] for _, j in tasks],
+            [batch_seed(self.seed, 1, j) for _, j in tasks], [float(mus[i]) for i, _ in tasks])
+        rows = []
+        for i in range(len(mus)):
+            q_sb = np.concatenate(q_sb_parts[i * len(sizes):(i + 1) * len(sizes)])
+            self.failed += int(np.sum(~np.isfinite(q_sb)) + np.sum(~np.isfinite(q_b[:, i])))
+            # (failed fits give NaN test statistics; they are dropped in toy_cls)
+            rows.append(toy_cls(float(q_obs[i]), q_sb, q_b[:, i]))
+        return np.array(rows)
+
+
+def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
+    """Grid spanning the asymptotic limits (generously: they are off at low counts)."""
+    func = _Cached(lambda mu: asymptotic_cls(problem, mu))
+    try:
+        roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol=1e-3)
+        lo, hi = 0.5 * min(roots.values()), 2.0 * max(roots.values())
+    except LimitError:
+        ref = _mu_reference(problem)
+        lo, hi = ref / 4.0, ref * 4.0
+    return np.geomspace(lo, hi, npoints)
+
+
+def _toy_limits(problem: Problem, alpha: float, curves: list[int], ntoys: int, seed: int,
+                batch_size: int, client: Any, npoints: int,
+                max_rounds: int = 4) -> tuple[dict[int, float], Scan, int]:
+    runner = _ToyRunner(problem, ntoys, seed, batch_size, client)
+    mus = _toy_grid(problem, alpha, curves, npoints)
+    table = runner.cls_grid(mus)
+    for _ in range(max_rounds):
+        low = any(table[0, c] < alpha for c in curves)
+        high = any(table[-1, c] >= alpha for c in curves)
+        if not (low or high):
+            break
+        step = (mus[-1] / mus[0]) ** (1.0 / max(len(mus) - 1, 1))
+        extra = []
+        if low:
+            extra.append(mus[0] / step ** np.arange(1, 4))
+        if high:
+            extra.append(mus[-1] * step ** np.arange(1, 4))
+        new = np.concatenate(extra)
+        table = np.vstack([table, runner.cls_grid(new)])
+        mus = np.concatenate([mus, new])
+        order = np.argsort(mus)
+        mus, table = mus[order], table[order]
+    roots = {}
+    for c in curves:
+        root = _interpolate_limit(mus, table[:, c], alpha)
+        if root is None:
+            label = "observed" if c == 0 else f"expected {BAND_SIGMAS[c - 1]:+d} sigma"
+            raise LimitError(f"toy CLs ({label}) does not cross {alpha:g} between POI = "
+                             f"{mus[0]:.3g} and {mus[-1]:.3g}; try more toys")
+        roots[c] = root
+    scan = Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
+                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
+    return roots, scan, runner.failed
+
+
+# ---------------------------------------------------------------------------
+# Public entry point
+# ---------------------------------------------------------------------------
+
+
+def cls_scan(
+    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    mus: Sequence[float],
+    data: Sequence[float] | np.ndarray | None = None,
+    method: str = "asymptotic",
+    ntoys: int = DEFAULT_NTOYS,
+    client: Any = None,
+    seed: int = 0,
+    *,
+    poi_name: str | None = None,
+    modifier_settings: dict | None = None,
+    test_stat: str = "qtilde",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Scan:
+    """CLs (observed and expected band) at the given POI values, e.g. for a Brazil plot."""
+    problem = make_problem(workspace_or_model, data, poi_name=poi_name,
+                           modifier_settings=modifier_settings, test_stat=test_stat)
+    grid = np.asarray(sorted(float(m) for m in mus))
+    if len(grid) == 0 or grid[0] <= 0:
+        raise ValueError("mus must be positive")
+    if method == "asymptotic":
+        table = np.array([asymptotic_cls(problem, m) for m in grid])
+    elif method == "exact":
+        exact = ExactCounting(problem)
+        table = np.array([exact(m) for m in grid])
+    elif method == "toys":
+        table = _ToyRunner(problem, ntoys, seed, batch_size, client).cls_grid(grid)
+    else:
+        raise ValueError(f"method must be asymptotic, toys or exact, not {method!r}")
+    return Scan(tuple(map(float, grid)), tuple(map(float, table[:, 0])),
+                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
+
+
+def upper_limit(
+    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    data: Sequence[float] | np.ndarray | None = None,
+    cl: float = 0.9,
+    method: str = "auto",
+    ntoys: int = DEFAULT_NTOYS,
+    expected: bool = True,
+    client: Any = None,
+    seed: int | None = 0,
+    *,
+    poi_name: str | None = None,
+    modifier_settings: dict | None = None,
+    test_stat: str = "qtilde",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    npoints: int = 8,
+    rtol: float = 1e-8,
+) -> LimitResult:
+    """CLs upper limit on the POI at confidence level ``cl`` (see the module docstring).
+
+    ``data`` defaults to the workspace's observations (required with a Model).
+    ``client`` (a ``distributed.Client``) parallelises toys. ``seed=None`` draws a
+    fresh seed (reported in the result). ``npoints`` is the toy grid size, ``rtol`` the
+    root-finding tolerance of the asymptotic and exact methods.
+    """
+    if not 0.0 < cl < 1.0:
+        raise ValueError(f"cl must be in (0, 1), got {cl}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    problem = make_problem(workspace_or_model, data, poi_name=poi_name,
+                           modifier_settings=modifier_settings, test_stat=test_stat)
+    alpha = 1.0 - cl
+    curves = [0, 1, 2, 3, 4, 5] if expected else [0]
+    reason = f"method {method!r} requested"
+    if method == "auto":
+        method, reason = choose_method(problem)
+    notes = list(problem.notes)
+    used_seed: int | None = None
+    if method in ("asymptotic", "exact"):
+        if method == "asymptotic":
+            func = _Cached(lambda mu: asymptotic_cls(problem, mu))
+        else:
+            func = _Cached(ExactCounting(problem))
+        roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol)
+        scan, ntoys_used = func.scan(), None
+    else:
+        if test_stat != "qtilde":
+            raise LimitError("toys are implemented for qtilde only")
+        if ntoys < 10:
+            raise ValueError(f"ntoys must be >= 10, got {ntoys}")
+        used_seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        roots, scan, failed = _toy_limits(problem, alpha, curves, ntoys, used_seed,
+                                          batch_size, client, npoints)
+        ntoys_used = ntoys
+        if failed:
+            notes.append(f"{failed} toy test statistics (toy x POI point) had a failed fit "
+                         "and were dropped")
+    band = tuple(roots[c] for c in range(1, 6)) if expected else None
+    return LimitResult(observed=roots[0], expected=band, cl=cl, method=method,
+                       poi=problem.poi_name, scan=scan, test_stat=test_stat, ntoys=ntoys_used,
+                       seed=used_seed, reason=reason, notes=tuple(notes))
