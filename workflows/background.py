@@ -98,6 +98,8 @@ class SidebandEstimate:
     central: float = 0.0
     average: float = 0.0
     error: float = 0.0
+    stat_error: float = 0.0  # of the central fit
+    syst_error: float = 0.0  # RMS spread of the fits around the central one
     fitted: bool = False
     message: str = ""
     fits: list[Fit] = field(default_factory=list)
@@ -197,6 +199,8 @@ def extrapolate(
     est.average = float(values_.mean())
     spread = float(np.sqrt(np.mean((values_ - central.extrapolated) ** 2)))
     stat = central.stat_error if np.isfinite(central.stat_error) else 0.0
+    est.stat_error = float(stat)
+    est.syst_error = spread
     est.error = float(np.hypot(stat, spread))
     est.message = f"{len(good)} fits ({len(SHAPES)} shapes x ranges from {fit_lows[0]:g})"
     return est

@@ -88,3 +88,49 @@ def raw_plane(files: Sequence[Path], beam_energy: float, ecal_scale: float = 1.0
         e_hcal = batch["hcal"][phys].sum(axis=(1, 2, 3), dtype=np.float64) * hcal_scale
         h.fill(e_ecal, e_hcal)
     return h
+
+
+def plot_sideband_fits(spectrum: hist.Hist, estimate, path: Path, title: str) -> Path:
+    """Sideband spectrum, every fit, and the window the fits are extrapolated into."""
+    from workflows.background import SHAPES, _power_cdf
+
+    _style()
+    fig, ax = plt.subplots()
+    edges = spectrum.axes[0].edges
+    values = spectrum.values()
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    shown = values > 0
+    ax.errorbar(centres[shown], values[shown], yerr=np.sqrt(values[shown]), fmt="o", color="black",
+                markersize=4, label=f"sideband {estimate.sideband} ({estimate.n_sideband} events)")
+    lo, hi = estimate.window
+    ax.axvspan(lo, hi, color="red", alpha=0.12,
+               label=f"box: {estimate.central:.3g} ± {estimate.error:.2g} (avg {estimate.average:.3g})")
+    cdfs = {s.name: s.cdf for s in SHAPES}
+    colours = {"exponential": "tab:blue", "exponential+constant": "tab:orange", "power law": "tab:green"}
+    x = np.linspace(max(edges[0], 1e-3), edges[-1], 600)
+    width = edges[1] - edges[0]
+    labelled = set()
+    for f in estimate.fits:
+        p = list(f.parameters.values())
+        if f.shape == "power law":
+            density = np.gradient(_power_cdf(x, *p, f.fit_range[1]), x)
+        else:
+            density = np.gradient(cdfs[f.shape](x, *p), x)
+        style = "-" if f.fit_range[0] == estimate.fits[0].fit_range[0] else "--"
+        ax.plot(x, density * width, style, color=colours.get(f.shape, "grey"), linewidth=1.2,
+                alpha=0.9 if f.valid else 0.3,
+                label=f.shape if f.shape not in labelled else None)
+        labelled.add(f.shape)
+    ax.set_yscale("log")
+    top = max(values.max(), 1.0)
+    ax.set_ylim(1e-4, 10 * top)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(spectrum.axes[0].label or spectrum.axes[0].name)
+    ax.set_ylabel(f"events / {width:g} GeV")
+    ax.set_title(title, fontsize=14)
+    ax.legend(fontsize=10, loc="upper left")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
