@@ -91,7 +91,7 @@ def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
         return
     n = opts.workers or default_workers()
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
         local_directory=opts.local_directory,
     )
     client = Client(cluster)
