@@ -10,7 +10,11 @@ systematic uncertainties by varying the background fit functions"):
   towards E_HCAL < box edge;
 * central = the exponential fitted over the whole sideband (the seeds' example);
   average = the mean over all converged (shape, range) fits;
-  error = statistical error of the central fit (+) RMS spread of the fits around it.
+  error = statistical error of the central fit (+) RMS spread of the fits around it;
+* the E_ECAL fits stop 5 % of E0 below the physics-trigger threshold (~0.8 E0), whose
+  turn-on bends the spectrum; the E_HCAL fits of sideband A cover its low side, up to
+  its median; fits with a p-value below 1e-3, and fits less constrained than the
+  central one, are shown but not used.
 
 Fits are binned extended Poisson likelihood fits (iminuit ``ExtendedBinnedNLL``), so
 empty bins are handled correctly. Sidebands with too few events give no fit: the
@@ -26,9 +30,17 @@ import hist
 import numpy as np
 from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
+from scipy import stats
 
 #: Fewer sideband events than this in a fit range: that range is not fitted.
 MIN_EVENTS = 5
+#: The physics trigger requires in-time E_ECAL below ~80 GeV at 100 GeV (seeds/002:
+#: "E_ECAL <~ 80-85 GeV"); near that threshold the trigger turn-on bends the spectrum,
+#: so the E_ECAL fits of sideband C stop 5 % of E0 below it.
+TRIGGER_FRACTION = 0.80
+TRIGGER_MARGIN = 0.05
+#: Fits worse than this p-value are reported but not used for the estimate.
+MIN_P_VALUE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -184,25 +196,29 @@ def extrapolate(
                                 _propagate(cdf, m, window) if valid else float("nan"), valid,
                                 dict(zip(m.parameters, map(float, m.values), strict=True)),
                                 float(m.fval), int(len(n) - m.nfit)))
-    # A fit whose extrapolation has more than 100 % statistical error does not constrain
-    # the box (e.g. a free constant over a short range): reported, but not averaged.
-    good = [f for f in est.fits if f.valid and np.isfinite(f.stat_error)
-            and f.stat_error <= max(f.extrapolated, 1e-12)]
-    if not good:
-        est.message = (f"sideband {sideband} holds {est.n_sideband} events, too few for a fit "
-                       f"(at least {MIN_EVENTS} in a range of at least 3 bins); background set to 0")
+    acceptable = [f for f in est.fits if f.valid and np.isfinite(f.stat_error)
+                  and (f.ndof <= 0 or stats.chi2.sf(f.chi2, f.ndof) >= MIN_P_VALUE)]
+    if not acceptable:
+        est.message = (f"sideband {sideband} holds {est.n_sideband} events: "
+                       + (f"too few for a fit (at least {MIN_EVENTS} in a range of at least 3 bins)"
+                          if not est.fits else "no fit converged with an acceptable p-value")
+                       + "; background set to 0")
         return est
-    central = next((f for f in good if f.shape == "exponential" and f.fit_range[0] <= fit_lows[0] + 1e-9), good[0])
-    values_ = np.array([f.extrapolated for f in good])
+    central = next((f for f in acceptable
+                    if f.shape == "exponential" and f.fit_range[0] <= fit_lows[0] + 1e-9), acceptable[0])
+    # A fit much less constrained than the central one (e.g. a free constant over a short
+    # range: 56 +- 140 events) says nothing about the box: shown, not averaged.
+    used = [f for f in acceptable if f.stat_error <= max(f.extrapolated, central.stat_error)]
+    values_ = np.array([f.extrapolated for f in used])
     est.fitted = True
     est.central = central.extrapolated
     est.average = float(values_.mean())
     spread = float(np.sqrt(np.mean((values_ - central.extrapolated) ** 2)))
-    stat = central.stat_error if np.isfinite(central.stat_error) else 0.0
-    est.stat_error = float(stat)
+    est.stat_error = float(central.stat_error)
     est.syst_error = spread
-    est.error = float(np.hypot(stat, spread))
-    est.message = f"{len(good)} fits ({len(SHAPES)} shapes x ranges from {fit_lows[0]:g})"
+    est.error = float(np.hypot(central.stat_error, spread))
+    est.message = (f"{len(used)} of {len(est.fits)} fits used ({len(SHAPES)} shapes, fit ranges "
+                   f"from {', '.join(f'{x:g}' for x in fit_lows)} to {fit_high:g})")
     return est
 
 
@@ -213,13 +229,23 @@ def estimate_box_background(hists: dict[str, hist.Hist], thresholds, beam_energy
     c_spec = hists["ecal_sideband_c"][{"variation": variation}]
     a_spec = hists["hcal_sideband_a"][{"variation": variation}]
     c_low = t.c_ecal_min
-    c_high = _top_of_data(c_spec, beam_energy)
+    c_high = min(_top_of_data(c_spec, beam_energy), (TRIGGER_FRACTION - TRIGGER_MARGIN) * beam_energy)
     a_low = t.a_hcal_min
-    a_high = _top_of_data(a_spec, beam_energy)
+    # Sideband A is a bump (E_HCAL ~ E0 - E_ECAL > E0 - box edge): only its low side
+    # tells how events approach E_HCAL -> 0, so the fits stop at the spectrum's median.
+    a_high = max(_median_of_data(a_spec), a_low + 10.0)
     return {
         "C": extrapolate(c_spec, [c_low, c_low + 5.0, c_low + 10.0], c_high, (0.0, t.box_ecal_max), "C"),
         "A": extrapolate(a_spec, [a_low, a_low + 2.0, a_low + 5.0], a_high, (0.0, t.box_hcal_max), "A"),
     }
+
+
+def _median_of_data(spec: hist.Hist) -> float:
+    edges = spec.axes[0].edges
+    cum = np.cumsum(spec.values())
+    if cum[-1] <= 0:
+        return float(edges[-1])
+    return float(edges[np.searchsorted(cum, 0.5 * cum[-1]) + 1])
 
 
 def _top_of_data(spec: hist.Hist, beam_energy: float) -> float:

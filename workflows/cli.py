@@ -112,6 +112,65 @@ def process(
         raise typer.Exit(1)
 
 
+@app.command()
+def fit(
+    results: Path = typer.Option(Path("results"), "--results", "-r", help="Output directory of `na64 process`."),
+    unblind: bool = typer.Option(False, "--unblind", help="Fit the observed box (the periods must have been processed with --unblind)."),
+    cl: float = typer.Option(0.9, "--cl", min=0.5, max=0.999, help="Confidence level of the upper limits."),
+    method: str = typer.Option("auto", "--method", help="auto | asymptotic | toys | exact (auto: toys or exact for low counts)."),
+    model: str = typer.Option("merged", "--model", help="merged: the papers' simplified single-bin method (fast); multibin: periods as bins with sidebands, one fit per mass."),
+    efficiency: Path = typer.Option(None, "--efficiency", help="Signal efficiency table (default: RESULTS/signal_efficiency.json from `na64 signal`)."),
+    masses: int = typer.Option(30, "--masses", min=2, help="Number of A' masses from 1 MeV to 1 GeV."),
+    ntoys: int = typer.Option(500, "--ntoys", help="Toys per hypothesis when toys are used."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
+) -> None:
+    """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
+    CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)
+    (limits.json, plots/). Blinded results give expected limits only."""
+    from workflows.cluster import ClusterOptions, dask_client
+    from workflows.fit import FitError, fit_results
+
+    try:
+        with dask_client(ClusterOptions(scheduler=scheduler)) as client:
+            fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
+                        efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,
+                        console=console)
+    except (FitError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+@app.command()
+def signal(
+    catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
+    output: Path = typer.Option(Path("results"), "--output", "-o", help="Where signal_efficiency.json goes."),
+    masses: list[float] = typer.Option(None, "--mass", "-m", help="A' masses in GeV (repeatable; default 2, 20, 200, 900 MeV)."),
+    events: int = typer.Option(2000, "--events", "-n", min=100, help="A' events per period and mass."),
+    period: list[str] = typer.Option(None, "--period", "-p", help="Only these periods."),
+) -> None:
+    """Signal efficiency per period and A' mass: simulate A' -> invisible events with each
+    period's conditions, process them with the same processors as the data, count the box."""
+    from workflows.catalog import CatalogError
+    from workflows.signal_efficiency import DEFAULT_MASSES, measure
+
+    try:
+        measure(catalog, output, masses or DEFAULT_MASSES, events, period or None, console=console)
+    except CatalogError as e:
+        _fail(str(e))
+
+
+@app.command()
+def demo(
+    events: int = typer.Option(200_000, "--events", "-n", help="Simulated events per run period."),
+    output: Path = typer.Option(Path("results"), "--output", "-o", help="Results directory."),
+    catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
+) -> None:
+    """The whole chain on built-in data: simulate the seven periods, process them on a local
+    Dask cluster, measure signal efficiencies, fit the sidebands, set expected limits, plot."""
+    from workflows.demo import run_demo
+
+    run_demo(catalog, output, events, console=console)
+
+
 def _register_commands() -> None:
     """Commands living in their own modules (each importable on its own, light at import)."""
     from workflows.limit_command import limit_command

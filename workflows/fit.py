@@ -129,6 +129,27 @@ def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
     return periods
 
 
+def limits_table(exclusion, every: int = 3) -> Table:
+    from workflows.exclusion import ALPHA_D
+
+    blinded = exclusion.eps_observed is None
+    table = Table(title=f"{int(round(100 * exclusion.cl))}% CL limits ({exclusion.model} model, "
+                        f"{exclusion.method}{', expected only' if blinded else ''})", title_justify="left")
+    for col in ("m_A' [MeV]", "A' events (eps=1e-4)", "eps90 expected", "-1s / +1s",
+                *(() if blinded else ("eps90 observed",)), *(f"y90 aD={a}" for a in ALPHA_D)):
+        table.add_column(col, justify="right")
+    eps_exp = exclusion.eps_expected
+    eps_ref = eps_exp[2] if blinded else exclusion.eps_observed
+    for i in range(0, len(exclusion.masses), every):
+        row = [f"{1e3 * exclusion.masses[i]:.3g}", f"{exclusion.signal[i]:.3g}", f"{eps_exp[2, i]:.3g}",
+               f"{eps_exp[1, i]:.2g} / {eps_exp[3, i]:.2g}"]
+        if not blinded:
+            row.append(f"{exclusion.eps_observed[i]:.3g}")
+        row += [f"{exclusion.y(eps_ref[i], a):.2g}" for a in ALPHA_D]
+        table.add_row(*row)
+    return table
+
+
 def fit_results(
     results: Path,
     output: Path | None = None,
@@ -137,39 +158,89 @@ def fit_results(
     method: str = "auto",
     client=None,
     console: Console | None = None,
-    ntoys: int = 2000,
+    ntoys: int = 500,
+    efficiency: Path | None = None,
+    model: str = "merged",
+    n_masses: int = 30,
 ) -> dict:
-    """Background table, workspace and model-independent limit on the signal count."""
+    """Background table, workspace, limit on the signal count and, with a signal
+    efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y)."""
+    import numpy as np
+
+    from workflows.exclusion import (PeriodSignal, mass_grid, merged_exclusion,
+                                     multibin_exclusion, signal_rel_error)
     from workflows.limits import upper_limit
     from workflows.model import build_workspace, write_workspace
+    from workflows.plots import plot_exclusion, plot_y
+    from workflows.signal_efficiency import EFFICIENCY_FILE, EfficiencyTable
 
+    if model not in ("merged", "multibin"):
+        raise FitError(f"unknown model {model!r}: use 'merged' or 'multibin'")
     console = console or Console()
+    results = Path(results)
     output = Path(output or results)
-    periods = load_for_fit(Path(results), unblind)
+    periods = load_for_fit(results, unblind)
     plots = output / "plots"
     backgrounds = [period_background(p, plots) for p in periods]
     if not unblind:
         for b in backgrounds:
             b.box_observed = None
     console.print(background_table(backgrounds))
+
+    # The multi-period HistFactory workspace (signal shared by EOT), for anyone to refit.
     total_eot = sum(b.eot for b in backgrounds)
-    signal = {b.period: b.eot / total_eot for b in backgrounds}
-    spec = build_workspace(model_inputs(backgrounds, signal))
-    ws_path = write_workspace(spec, output / "workspace.json")
-    limit = upper_limit(spec, cl=cl, method=method, client=client, ntoys=ntoys)
+    shares = {b.period: b.eot / total_eot for b in backgrounds}
+    ws_path = write_workspace(build_workspace(model_inputs(backgrounds, shares)), output / "workspace.json")
+
+    # Limit on the number of signal events: the simplified (merged) counting model.
+    background = sum(b.background for b in backgrounds)
+    background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
+    observed = None if not unblind else sum(int(b.box_observed) for b in backgrounds)
+    from workflows.exclusion import merged_counting_workspace
+
+    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
+                      cl=cl, method=method, client=client, ntoys=ntoys)
+    band = ", ".join(f"{x:.3g}" for x in n90.expected)
+    what = f"observed {n90.observed:.3g}, " if unblind else "blinded, expected only: "
+    console.print(f"{int(round(cl * 100))}% CL upper limit on A' events in the box ({n90.method}): "
+                  f"{what}expected [-2s, -1s, median, +1s, +2s] = [{band}]")
     report = {
-        "blinded": not unblind,
-        "cl": cl,
-        "method": limit.method,
-        "poi": "total signal events in the box (shared among periods by EOT)",
-        "expected": list(limit.expected) if limit.expected else None,
-        "observed": None if not unblind else limit.observed,
+        "blinded": not unblind, "cl": cl,
+        "background": {"total": background, "error": background_error},
+        "observed_box": observed,
+        "signal_events_limit": {"method": n90.method, "expected": list(n90.expected),
+                                "observed": n90.observed if unblind else None},
         "workspace": str(ws_path),
         "periods": [b.to_json() for b in backgrounds],
     }
-    write_json(output / "signal_events_limit.json", report)
-    band = ", ".join(f"{x:.3g}" for x in limit.expected) if limit.expected else "-"
-    what = f"observed {limit.observed:.3g}, " if unblind else "blinded: expected only, "
-    console.print(f"{int(round(cl * 100))}% CL upper limit on signal events ({limit.method}): "
-                  f"{what}expected [-2s, -1s, median, +1s, +2s] = [{band}]")
+
+    eff_path = Path(efficiency) if efficiency else results / EFFICIENCY_FILE
+    if eff_path.exists():
+        table = EfficiencyTable.read(eff_path)
+        masses = mass_grid(n_masses)
+        missing = [b.period for b in backgrounds if b.period not in table.efficiency]
+        if missing:
+            raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
+        signals = [PeriodSignal(p.name, float(p.summary["eot"]), float(p.summary["beam_energy"]),
+                                float(p.summary["thresholds"]["box_ecal_max"]), table.at(p.name, masses))
+                   for p in periods]
+        if model == "merged":
+            exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
+                                            cl=cl, method=method, client=client, ntoys=ntoys)
+        else:
+            exclusion = multibin_exclusion(masses, signals, lambda sig: model_inputs(backgrounds, sig),
+                                           blinded=not unblind, cl=cl, method=method, client=client)
+        console.print(limits_table(exclusion))
+        tag = "expected" if not unblind else "observed"
+        plot_exclusion(exclusion, plots / "exclusion_epsilon.png",
+                       f"NA64-style A' -> invisible, {len(backgrounds)} periods, {total_eot:.3g} EOT ({tag})")
+        plot_y(exclusion, plots / "exclusion_y.png", f"Light dark matter, {total_eot:.3g} EOT ({tag})")
+        report["exclusion"] = {"model": exclusion.model, "method": exclusion.method,
+                               "efficiency": str(eff_path), "masses": exclusion.table()}
+        report["efficiency_at_masses"] = {b.period: [float(x) for x in np.round(table.at(b.period, masses), 4)]
+                                          for b in backgrounds}
+    else:
+        console.print(f"[yellow]no signal efficiency table ({eff_path})[/]: limits on A' events only; "
+                      "`na64 signal` measures the efficiencies")
+    write_json(output / "limits.json", report)
     return report

@@ -134,3 +134,57 @@ def plot_sideband_fits(spectrum: hist.Hist, estimate, path: Path, title: str) ->
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_exclusion(exclusion, path: Path, title: str) -> Path:
+    """epsilon_90 vs m_A' with the expected band (green/yellow) and the observed limit."""
+    _style()
+    fig, ax = plt.subplots()
+    m = exclusion.masses
+    exp = exclusion.eps_expected
+    ok = np.isfinite(exp).all(axis=0)
+    ax.fill_between(m[ok], exp[0, ok], exp[4, ok], color="#FFDF00", label=r"expected $\pm 2\sigma$")
+    ax.fill_between(m[ok], exp[1, ok], exp[3, ok], color="#00C000", label=r"expected $\pm 1\sigma$")
+    ax.plot(m[ok], exp[2, ok], "k--", label="expected median")
+    if exclusion.eps_observed is not None:
+        ax.plot(m[ok], exclusion.eps_observed[ok], "k-", linewidth=2, label="observed")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_{A'}$ [GeV]")
+    ax.set_ylabel(rf"$\epsilon$ ({int(round(100 * exclusion.cl))}% CL upper limit)")
+    ax.set_title(title, fontsize=13)
+    ax.legend(fontsize=11, loc="upper left")
+    return _save(fig, path)
+
+
+def plot_y(exclusion, path: Path, title: str) -> Path:
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5."""
+    from workflows.exclusion import ALPHA_D, MASS_RATIO
+
+    _style()
+    fig, ax = plt.subplots()
+    m_chi = exclusion.masses / MASS_RATIO
+    exp = exclusion.eps_expected
+    ok = np.isfinite(exp).all(axis=0)
+    for alpha, colour in zip(ALPHA_D, ("tab:blue", "tab:red"), strict=True):
+        y = exclusion.y(exp, alpha)
+        ax.fill_between(m_chi[ok], y[1, ok], y[3, ok], color=colour, alpha=0.2)
+        ax.plot(m_chi[ok], y[2, ok], "--", color=colour, label=rf"expected, $\alpha_D = {alpha}$")
+        if exclusion.eps_observed is not None:
+            ax.plot(m_chi[ok], exclusion.y(exclusion.eps_observed, alpha)[ok], "-", color=colour,
+                    linewidth=2, label=rf"observed, $\alpha_D = {alpha}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
+    ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
+    ax.set_title(title, fontsize=13)
+    ax.legend(fontsize=11, loc="upper left")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
