@@ -193,9 +193,14 @@ def fraction_sampler(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0.5, 0.9, n)
 
 
+def quiet(p):
+    """The period at a negligible beam intensity: no pile-up."""
+    return p.model_copy(update={"beam": p.beam.model_copy(update={"intensity": 1.0})})
+
+
 def test_pure_signal_sample(tmp_path):
     spec = SignalSpec(mass=0.0167, n_events=9_000, sample_fraction=fraction_sampler)
-    report = simulate_period(period(), 0, tmp_path, signal=spec, config=SMALL)
+    report = simulate_period(quiet(period()), 0, tmp_path, signal=spec, config=SMALL)
     files = sorted(tmp_path.glob("*.root"), key=shard_key)
     assert files and all(re.fullmatch(r"na64sim_2022_sig16\.7MeV_r229\d\d_\d+\.root", f.name)
                          for f in files)
@@ -217,9 +222,21 @@ def test_pure_signal_sample(tmp_path):
     assert report.calibration_events == 0 and report.n_events == 0
 
 
+def test_signal_suffers_the_periods_pile_up(tmp_path):
+    """A' events get pile-up like any physics trigger: out-of-time ECAL at the period's rate."""
+    spec = SignalSpec(mass=0.0167, n_events=9_000, sample_fraction=fraction_sampler)
+    report = simulate_period(period(), 0, tmp_path, signal=spec, config=SMALL)
+    d = read(tmp_path)
+    phys = d["trigger"] == 1
+    assert set(np.unique(d["mc_process"][phys])) == {6}
+    late = np.mean(np.abs(d["ecal_time"][phys]) > 4.5)
+    # Most pile-up overlays shift the ECAL time out of the +-4.5 ns window.
+    assert 0.6 * report.pileup_probability < late < 1.05 * report.pileup_probability
+
+
 def test_signal_next_to_background_and_trigger_acceptance(tmp_path):
     spec = SignalSpec(0.1, 4_000, lambda n, rng: rng.uniform(0.0, 1.0, n))
-    report = simulate_period(period(), 5_000, tmp_path, signal=spec, config=SMALL)
+    report = simulate_period(quiet(period()), 5_000, tmp_path, signal=spec, config=SMALL)
     assert len(list(tmp_path.glob("na64sim_2022_r*.root"))) == 1
     assert len(list(tmp_path.glob("na64sim_2022_sig100MeV_r*.root"))) == 1
     # The trigger keeps x > ~0.2 of a uniform x: acceptance ~0.8.

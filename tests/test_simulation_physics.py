@@ -133,7 +133,9 @@ def test_signal_recoil_electrons_pass_the_chain(demo, tmp_path):
     """Recoil electrons of A' events: clean tags, chi2 against the 100 GeV reference."""
     p, _, d_bg, _ = demo
     spec = SignalSpec(0.0167, 30_000, lambda n, rng: rng.uniform(0.0, 0.6, n))
-    simulate_period(p, 0, tmp_path, signal=spec)
+    # Without pile-up (tested on its own in test_simulation.py): the recoil electron alone.
+    quiet = p.model_copy(update={"beam": p.beam.model_copy(update={"intensity": 1.0})})
+    simulate_period(quiet, 0, tmp_path, signal=spec)
     d = read(tmp_path)
     # The reference comes from the period's calibration electrons (the background files).
     both = {k: np.concatenate([d_bg[k], d[k]]) for k in d}

@@ -7,10 +7,8 @@ processed unblinded with the period's cuts, calibration and its own calibration
 triggers, and the efficiency is
 
     efficiency = (signal events in the box after all cuts) / (A' generated)
-                 x (1 - pile-up probability of the period)
 
-The last factor accounts for signal lost to pile-up, which the signal simulation does
-not overlay (an event with a second beam particle in the ECAL window is taken as lost).
+The simulated A' events carry the period's pile-up, so the pile-up loss is included.
 """
 
 from __future__ import annotations
@@ -102,7 +100,7 @@ def measure(
             name = f"{period.name}_{mass_tag(mass)}"
             box = by_name[name].summary["regions"]["box"]
             info = generated[(period.name, mass)]
-            eff = box / info["generated_signal_events"] * (1.0 - info["pileup"])
+            eff = box / info["generated_signal_events"]
             row.append(eff)
             details.append({"period": period.name, "mass": mass, "box": box,
                             "generated": info["generated_signal_events"],
@@ -111,8 +109,8 @@ def measure(
     result = EfficiencyTable(tuple(masses), {k: tuple(v) for k, v in table.items()})
     write_json(Path(output) / EFFICIENCY_FILE, {
         "masses": list(masses), "efficiency": table, "details": details,
-        "definition": "signal events in the box after all cuts / A' generated with E_A' > E0 - box edge, "
-                      "times (1 - pile-up probability)",
+        "definition": "signal events in the box after all cuts / A' generated with E_A' > E0 - box edge "
+                      "(pile-up included in the simulation)",
     })
     console.print("signal efficiency: " + json.dumps({k: [round(e, 3) for e in v] for k, v in table.items()}))
     return result

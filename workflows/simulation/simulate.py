@@ -44,9 +44,8 @@ class SignalSpec:
     e.g. ``lambda n, rng: sample_energy_fraction(mass, e0, n, rng)`` of
     :mod:`workflows.aprime`. ``n_events`` counts written signal events (they passed the
     physics trigger); the report gives the trigger acceptance of the generated ones.
-    Signal events carry no pile-up: the period's pile-up loss (``pileup_probability`` of
-    the report times the share of pile-up that fails the timing cut) is a correction of
-    the signal yield. The sample has its own calibration triggers (same prescale) and its
+    Signal events get the period's pile-up like every physics trigger (and keep
+    mc_process 6), so the efficiency measured on them includes the pile-up loss. The sample has its own calibration triggers (same prescale) and its
     own runs (first run + 900), so it can be processed alone.
     """
 

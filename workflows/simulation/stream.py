@@ -122,7 +122,7 @@ class Stream:
 
     def context(self) -> Context:
         model = self.config.detector
-        pu = 0.0 if self.signal else pileup_probability(model, self.intensity)
+        pu = pileup_probability(model, self.intensity)
         return Context(model=model, e0=self.e0, pileup=pu, sample_fraction=self.sample_fraction)
 
 
@@ -161,7 +161,10 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
     labels = np.full(n, proc.CALIBRATION, np.int8)
     pileup = np.zeros(n, bool)
     if stream.signal:
+        # A' events suffer pile-up like every physics trigger of the period (they keep
+        # mc_process 6: the truth is the signal).
         labels[phys] = proc.SIGNAL
+        pileup[phys] = rng.random(phys.size) < ctx.pileup
     else:
         labels[phys], pileup[phys] = proc.choose_processes(rng, phys.size, ctx)
     t, r = _candidates(rng, labels, pileup, ctx)
@@ -184,7 +187,8 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
         todo = todo[r_new.trigger_energy >= threshold]
 
     trigger = np.where(cal, CALIBRATION_BIT, PHYSICS_BIT).astype(np.uint8)
-    process = np.where(pileup, proc.PILEUP, np.maximum(labels, proc.ELECTRON)).astype(np.int8)
+    process = np.where(pileup & (labels != proc.SIGNAL), proc.PILEUP,
+                       np.maximum(labels, proc.ELECTRON)).astype(np.int8)
     m = model
     out = {
         "trigger": trigger,
