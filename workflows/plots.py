@@ -56,7 +56,7 @@ def plot_plane(
         e0 = top_e / 1.2
         ax.plot([0, e0], [e0, 0], color="black", linewidth=0.8, linestyle=":")
         for text, (x, y) in {"I": (0.75 * e0, 0.13 * e0), "II": (0.35 * e0, 0.72 * e0),
-                             "III": (0.72 * e0, 0.55 * e0)}.items():
+                             "III": (1.02 * e0, 0.45 * e0)}.items():
             ax.text(x, y, text, fontsize=18, fontweight="bold")
     ax.set_xlim(0, top_e)
     ax.set_ylim(0, top_h)
