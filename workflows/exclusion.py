@@ -178,17 +178,22 @@ def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], inpu
     # mass dictates), so mu stays O(1) at every mass; eps follows from the total.
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.where(total > 0, per_period / total, 0.0)
+    # No expected signal at a mass (zero efficiency): no model to fit, no limit (inf -> null).
+    live = [i for i in range(len(masses)) if total[i] > 0]
     specs = [build_workspace(inputs_for({s.name: float(shares[k, i]) for k, s in enumerate(signals)}),
                              yield_rel_error=YIELD_REL_ERROR)
-             for i in range(len(masses))]
-    if client is not None:
+             for i in live]
+    if client is not None and specs:
         futures = client.map(_limit_for_mass, specs, cl=cl, method=method, ntoys=ntoys, pure=False)
-        results = client.gather(futures)
+        fitted = client.gather(futures)
     else:
-        results = [_limit_for_mass(s, cl, method, ntoys) for s in specs]
+        fitted = [_limit_for_mass(s, cl, method, ntoys) for s in specs]
+    results = [(np.inf, [np.inf] * 5, "none")] * len(masses)
+    for i, r in zip(live, fitted, strict=True):
+        results[i] = r
     with np.errstate(divide="ignore"):
         scale = np.where(total > 0, 1.0 / total, np.inf)
     observed = np.array([r[0] for r in results]) * scale
     expected = np.array([r[1] for r in results]).T * scale
     return Exclusion(masses, total, None if blinded else observed, expected, "multibin",
-                     results[0][2], cl)
+                     fitted[0][2] if fitted else "none", cl)

@@ -5,16 +5,30 @@ must follow the schema, and the baskets must lie inside the file (a truncated co
 fails here, before any chunk is scheduled). What the check learns (entries, file
 UUID, cluster boundaries) is exactly what coffea's Runner needs to cut chunks, so
 the Runner does not open the files a second time.
+
+Duplicated events (the same ``(run, spill, event)`` in two shards, or twice in one)
+are found cheaply: the check also reads the three key branches and returns, per run,
+the range of event numbers and a hash of the sorted keys. Files with the same hash
+are copies of each other; only files whose event ranges overlap within a run are
+compared key by key (:func:`find_duplicates`, one task per group of overlapping
+files). The later copies (in path order) of a duplicated event are left out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from processors.schema import MC_BRANCHES, REQUIRED, TREE_NAME, branch_problems
+
+#: The branches that name an event (SCHEMA.md): unique within a run period.
+KEY_BRANCHES = ("run", "spill", "event")
 
 
 @dataclass
@@ -29,6 +43,12 @@ class FileCheck:
     clusters: list[int] = field(default_factory=list)
     has_truth: bool = False
     problems: list[str] = field(default_factory=list)
+    #: ``[run, first event, last event]`` per run in the file (for the overlap test).
+    runs: list[tuple[int, int, int]] = field(default_factory=list)
+    #: sha256 of the file's sorted (run, spill, event) keys: equal for copies.
+    keys_sha256: str = ""
+    #: Entries repeating a key seen earlier in the same file.
+    repeated: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,8 +60,8 @@ class FileCheck:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d.pop("uuid")
-        d.pop("clusters")
+        for key in ("uuid", "clusters", "runs", "repeated"):
+            d.pop(key)
         return d
 
 
@@ -64,6 +84,54 @@ def _truncation_problems(tree, file_size: int) -> list[str]:
     return problems
 
 
+#: ROOT file header: "root", fVersion, fBEGIN, then fEND (4 bytes, or 8 from version 1000000).
+_HEADER = struct.Struct(">4sii")
+
+
+def _root_file_end(header: bytes) -> int | None:
+    """The file length a ROOT header promises (fEND), or None if the header is too short."""
+    if len(header) < _HEADER.size + 4:
+        return None
+    _, version, _ = _HEADER.unpack_from(header)
+    if version >= 1_000_000:
+        if len(header) < _HEADER.size + 8:
+            return None
+        return struct.unpack_from(">q", header, _HEADER.size)[0]
+    return struct.unpack_from(">i", header, _HEADER.size)[0]
+
+
+def read_keys(tree) -> np.ndarray:
+    """The (run, spill, event) keys of a tree as one structured array, in entry order."""
+    arrays = tree.arrays(list(KEY_BRANCHES), library="np")
+    keys = np.empty(len(arrays["run"]), dtype=[("run", "<i8"), ("spill", "<i8"), ("event", "<i8")])
+    for name in KEY_BRANCHES:
+        keys[name] = arrays[name]
+    return keys
+
+
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """Stable order of the keys (equal keys keep their entry order)."""
+    return np.lexsort((keys["event"], keys["spill"], keys["run"]))
+
+
+def _key_summary(check: FileCheck, keys: np.ndarray) -> None:
+    """Per-run event ranges, the hash of the sorted keys and repeats within the file."""
+    if not len(keys):
+        return
+    order = _key_order(keys)
+    ordered = keys[order]
+    check.keys_sha256 = hashlib.sha256(ordered.tobytes()).hexdigest()
+    same = np.zeros(len(ordered), bool)
+    if len(ordered) > 1:
+        same[1:] = ordered[1:] == ordered[:-1]
+    check.repeated = sorted(int(i) for i in order[same])
+    runs, first = np.unique(ordered["run"], return_index=True)
+    last = np.append(first[1:], len(ordered)) - 1
+    events = ordered["event"]
+    check.runs = [(int(r), int(events[a:b + 1].min()), int(events[a:b + 1].max()))
+                  for r, a, b in zip(runs, first, last, strict=True)]
+
+
 def check_file(path: str, treename: str = TREE_NAME) -> FileCheck:
     """Open ``path`` and report every way it departs from the schema (never raises)."""
     import uproot
@@ -77,12 +145,17 @@ def check_file(path: str, treename: str = TREE_NAME) -> FileCheck:
         return check
     try:
         with open(path, "rb") as raw:
-            magic = raw.read(4)
+            header = raw.read(_HEADER.size + 8)
     except OSError as e:
         check.problems.append(f"cannot be read: {e.strerror or e}")
         return check
-    if magic != b"root":
+    if header[:4] != b"root":
         check.problems.append("not a ROOT file (it does not start with the ROOT signature 'root')")
+        return check
+    end = _root_file_end(header)
+    if end is not None and end > check.size:
+        check.problems.append(f"file is truncated: its ROOT header says it ends at byte {end}, "
+                              f"the file has {check.size} bytes")
         return check
     try:
         with uproot.open(path) as f:
@@ -93,7 +166,9 @@ def check_file(path: str, treename: str = TREE_NAME) -> FileCheck:
                 return check
             tree = f[treename]
             if not hasattr(tree, "num_entries") or not hasattr(tree, "branches"):
-                check.problems.append(f"'{treename}' is a {type(tree).__name__}, not a TTree")
+                kind = type(tree).__name__
+                kind = "RNTuple" if "RNTuple" in kind else kind
+                check.problems.append(f"'{treename}' is a {kind}, not a TTree")
                 return check
             check.problems.extend(branch_problems(tree))
             if check.problems:
@@ -105,6 +180,13 @@ def check_file(path: str, treename: str = TREE_NAME) -> FileCheck:
             check.uuid = f.file.fUUID
             check.clusters = [int(c) for c in tree.common_entry_offsets()]
             check.has_truth = all(b in tree for b in MC_BRANCHES)
+            try:
+                keys = read_keys(tree)
+            except Exception as e:  # damaged baskets of the key branches
+                check.problems.append(f"cannot read the event keys {'/'.join(KEY_BRANCHES)} "
+                                      f"({type(e).__name__}: {e})")
+                return check
+            _key_summary(check, keys)
     except Exception as e:  # not ROOT, damaged header, unreadable streamers, ...
         text = str(e).strip().splitlines()[0] if str(e).strip() else ""
         check.problems.append(f"not a readable ROOT file ({type(e).__name__}: {text})")
@@ -131,3 +213,137 @@ def coffea_metadata(checks: Iterable[FileCheck], dataset: str, treename: str = T
                 "numentries": c.entries, "uuid": c.uuid, "clusters": c.clusters,
             }
     return cache
+
+
+@dataclass
+class Duplicates:
+    """Entries to leave out because their (run, spill, event) came earlier in the period."""
+
+    #: path -> sorted entry numbers to skip (files not listed keep every entry).
+    skip: dict[str, np.ndarray] = field(default_factory=dict)
+    #: path -> the earlier files holding the kept copies.
+    of: dict[str, list[str]] = field(default_factory=dict)
+    #: files that are copies of an earlier file as a whole (left out entirely).
+    whole_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def events(self) -> int:
+        return int(sum(len(v) for v in self.skip.values()))
+
+    def report(self, entries: dict[str, int]) -> dict:
+        """The ``duplicates`` section of summary.json."""
+        files = []
+        for path in sorted(self.skip):
+            files.append({
+                "file": path, "entries_skipped": int(len(self.skip[path])),
+                "entries": int(entries.get(path, 0)),
+                "whole_file": path in self.whole_files or len(self.skip[path]) == entries.get(path),
+                "copies_kept_in": self.of.get(path, []),
+            })
+        return {"events": self.events, "files": files}
+
+
+def _overlapping_groups(checks: Sequence[FileCheck]) -> list[list[int]]:
+    """Groups (indices into ``checks``) of files whose event ranges overlap within a run."""
+    parent = list(range(len(checks)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_run: dict[int, list[tuple[int, int, int]]] = {}
+    for i, c in enumerate(checks):
+        for run, lo, hi in c.runs:
+            by_run.setdefault(run, []).append((lo, hi, i))
+    for intervals in by_run.values():
+        intervals.sort()
+        reach, owner = None, None
+        for lo, hi, i in intervals:
+            if reach is not None and lo <= reach:
+                parent[find(i)] = find(owner)
+            if reach is None or hi > reach:
+                reach, owner = hi, i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(checks)):
+        groups.setdefault(find(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def duplicate_entries(paths: Sequence[str],
+                      treename: str = TREE_NAME) -> list[tuple[list[int], list[int]]]:
+    """Key-by-key comparison of files (in the given order), on a worker.
+
+    Returns, per file, the entries whose key appeared earlier (in an earlier file or
+    earlier in the same file) and the indices of the files holding the kept copies.
+    """
+    import uproot
+
+    keys, owners, entries = [], [], []
+    for i, path in enumerate(paths):
+        with uproot.open(path) as f:
+            k = read_keys(f[treename])
+        keys.append(k)
+        owners.append(np.full(len(k), i, np.int64))
+        entries.append(np.arange(len(k), dtype=np.int64))
+    k, owner, entry = np.concatenate(keys), np.concatenate(owners), np.concatenate(entries)
+    order = np.lexsort((entry, owner, k["event"], k["spill"], k["run"]))
+    ordered = k[order]
+    first_of_group = np.ones(len(order), bool)
+    first_of_group[1:] = ordered[1:] != ordered[:-1]
+    group_start = np.maximum.accumulate(np.where(first_of_group, np.arange(len(order)), 0))
+    kept_owner = owner[order][group_start]
+    out = []
+    for i in range(len(paths)):
+        dup = ~first_of_group & (owner[order] == i)
+        out.append((sorted(int(e) for e in entry[order][dup]),
+                    sorted({int(o) for o in kept_owner[dup] if o != i})))
+    return out
+
+
+def find_duplicates(checks: Sequence[FileCheck], client=None) -> Duplicates:
+    """Duplicated events among the good files of a period (``checks`` in path order)."""
+    good = [c for c in checks if c.ok and c.entries > 0]
+    dups = Duplicates()
+    by_hash: dict[str, str] = {}
+    distinct = []
+    for c in good:
+        if c.keys_sha256 in by_hash:  # a copy of an earlier file: left out as a whole
+            dups.whole_files[c.path] = by_hash[c.keys_sha256]
+            dups.skip[c.path] = np.arange(c.entries, dtype=np.int64)
+            dups.of[c.path] = [by_hash[c.keys_sha256]]
+            continue
+        by_hash[c.keys_sha256] = c.path
+        distinct.append(c)
+        if c.repeated:
+            dups.skip[c.path] = np.asarray(c.repeated, np.int64)
+    groups = [[distinct[i].path for i in g] for g in _overlapping_groups(distinct)]
+    if not groups:
+        return dups
+    if client is None:
+        results = [duplicate_entries(g) for g in groups]
+    else:
+        futures = client.map(duplicate_entries, groups, pure=False,
+                             key=[f"duplicates-{i}-{g[0]}" for i, g in enumerate(groups)])
+        results = client.gather(futures)
+    for group, result in zip(groups, results, strict=True):
+        for path, (skip, kept_in) in zip(group, result, strict=True):
+            if skip:
+                dups.skip[path] = np.asarray(skip, np.int64)
+            if kept_in:
+                dups.of[path] = [group[j] for j in kept_in]
+    return dups
+
+
+def kept_ranges(start: int, stop: int, skip: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) without the entries in ``skip`` (sorted), as maximal ranges."""
+    inside = skip[(skip >= start) & (skip < stop)]
+    ranges, pos = [], start
+    for s in inside.tolist():
+        if s > pos:
+            ranges.append((pos, s))
+        pos = s + 1
+    if pos < stop:
+        ranges.append((pos, stop))
+    return ranges

@@ -5,19 +5,25 @@ For each period, in order:
 1. resolve its files and compare the provenance with the one on disk: an unchanged
    period is not reprocessed (``force`` overrides);
 2. check every file on the workers (:mod:`workflows.inputs`); bad files are listed
-   under ``failed`` and skipped, empty ones are noted;
+   under ``failed`` and skipped, empty ones are noted; events whose (run, spill,
+   event) already appeared in an earlier file are left out of the chunks and listed
+   under ``duplicates``;
 3. first pass: the shower reference from calibration-trigger electrons, read from
    chunks spread over the period until enough electrons are found (reused while
    its inputs are unchanged);
 4. main pass: the selection chain with every variation on each chunk, checkpointed
-   chunk by chunk so that an interrupted run resumes where it stopped;
+   chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
+   from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
+   are recomputed by Dask (``retries``), or loaded from their checkpoint;
 5. write histograms, reference and provenance, then ``summary.json`` last.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +35,8 @@ from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows import provenance
 from workflows.catalog import Period
-from workflows.inputs import FileCheck, check_files, coffea_metadata
+from workflows.inputs import (Duplicates, FileCheck, check_files, coffea_metadata,
+                              find_duplicates, kept_ranges)
 from workflows.results import (HISTOGRAMS, PROVENANCE, REFERENCE, SUMMARY, read_json,
                                write_histograms, write_json)
 from workflows.summary import BLINDING_NOTE, cutflow, cutflow_by_process, regions, variation_summaries
@@ -37,6 +44,10 @@ from workflows.summary import BLINDING_NOTE, cutflow, cutflow_by_process, region
 CHECKPOINTS = ".checkpoints"
 
 VariationBuilder = Callable[[Period], list[Variation]]
+
+
+class OutputError(OSError):
+    """An output of a period cannot be written (the message names the file)."""
 
 
 def nominal_only(period: Period) -> list[Variation]:
@@ -101,18 +112,49 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
 
 
 class _ResumableCheckpointer:
-    """coffea's SimpleCheckpointer that never stores a failed chunk (so it is retried)."""
+    """coffea's SimpleCheckpointer, adapted to resuming.
+
+    * a failed chunk is never stored (so a rerun tries it again);
+    * a checkpoint is written under a temporary name and renamed, so a worker killed
+      while writing leaves no half-written checkpoint behind;
+    * an output loaded from a checkpoint is marked (``resumed_chunks``: 1), so the
+      summary counts the chunks that were not recomputed.
+    """
 
     def __new__(cls, directory: Path):
+        import cloudpickle
         from coffea.processor import SimpleCheckpointer
 
         class Checkpointer(SimpleCheckpointer):
+            def load(self, metadata, processor_instance):
+                out = super().load(metadata, processor_instance)
+                if out is not None and isinstance(out.get("out"), dict):
+                    out["out"]["resumed_chunks"] = 1
+                return out
+
             def save(self, output, metadata, processor_instance):
                 if output.get("out", {}).get("failed"):
                     return None
-                return super().save(output, metadata, processor_instance)
+                path = self.filepath(metadata, processor_instance)
+                tmp = f"{path}.{uuid.uuid4().hex}.part"
+                try:
+                    self.fs.mkdirs(str(Path(path).parent), exist_ok=True)
+                    with self.fs.open(tmp, "wb", compression="lz4") as fout:
+                        cloudpickle.dump(output, fout)
+                    self.fs.mv(tmp, path)
+                except Exception:  # no space, no permission: the chunk is just not checkpointed
+                    try:
+                        self.fs.rm(tmp)
+                    except Exception:
+                        pass
+                return None
 
         return Checkpointer(str(directory))
+
+
+def checkpoint_count(directory: Path) -> int:
+    """Chunk outputs stored below a checkpoint directory."""
+    return sum(1 for _ in Path(directory).rglob("*.coffea")) if Path(directory).is_dir() else 0
 
 
 def _runner(client, options: ProcessOptions, metadata_cache: dict, desc: str, checkpointer=None,
@@ -173,6 +215,19 @@ def derive_reference(period: Period, chunks: list, client, options: ProcessOptio
     return reference_from_output(merged, period.cuts.ecal_central_cell)
 
 
+def without_duplicates(chunks: list, skip: dict) -> list:
+    """The work items with the duplicated entries left out (a chunk may split in pieces)."""
+    out = []
+    for item in chunks:
+        entries = skip.get(item.filename)
+        if entries is None or not len(entries):
+            out.append(item)
+            continue
+        out += [dataclasses.replace(item, entrystart=a, entrystop=b)
+                for a, b in kept_ranges(item.entrystart, item.entrystop, entries)]
+    return out
+
+
 def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict]) -> list[dict]:
     failed = [{"file": c.path, "reason": c.reason} for c in checks if not c.ok]
     for f in sorted(chunk_failures, key=lambda f: (f["file"], f["entrystart"])):
@@ -222,12 +277,17 @@ def process_period(period: Period, options: ProcessOptions, client, console: Con
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
     summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
-    if prov_path.exists():
+    if prov_path.exists() and summary_path.exists():
         changed = provenance.differences(read_json(prov_path), record)
-        console.print(f"[bold]{period.name}[/]: reprocessing; changed: "
-                      f"{', '.join(changed) or 'chunks failed last time'}")
-    outdir.mkdir(parents=True, exist_ok=True)
-    summary_path.unlink(missing_ok=True)  # from here on the period is not complete
+        why = (f"changed: {', '.join(changed)}" if changed
+               else "--force" if options.force else "chunks failed last time")
+        console.print(f"[bold]{period.name}[/]: reprocessing; {why}")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        summary_path.unlink(missing_ok=True)  # from here on the period is not complete
+    except OSError as e:
+        raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
+                          f"{e.strerror or e}") from None
 
     checks = check_files(files, client)
     good = [c for c in checks if c.ok and c.entries > 0]
@@ -236,15 +296,18 @@ def process_period(period: Period, options: ProcessOptions, client, console: Con
         failed = _failed_entries(checks, [])
         summary = _summary(period, options, variations, None, {}, checks, failed, empty, None,
                            time.perf_counter() - start)
-        write_json(prov_path, record)
-        write_json(summary_path, summary)
+        _write_outputs(outdir, None, record, summary)
         return PeriodRun(period.name, "failed", failed_files=len(failed), complete=False,
                          seconds=time.perf_counter() - start,
                          message="no readable file with events", summary=summary)
 
-    metadata = coffea_metadata(good, period.name)
-    fileset = {period.name: [c.path for c in good]}
+    # Events already seen in an earlier file are left out of the chunks (and reported).
+    duplicates = find_duplicates(checks, client)
+    usable = [c for c in good if c.path not in duplicates.whole_files]
+    metadata = coffea_metadata(usable, period.name)
+    fileset = {period.name: [c.path for c in usable]}
     chunks = list(_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
+    chunks = without_duplicates(chunks, duplicates.skip)
 
     # First pass: the shower reference (kept while its inputs are unchanged).
     ref_path = outdir / REFERENCE
@@ -263,7 +326,7 @@ def process_period(period: Period, options: ProcessOptions, client, console: Con
             reference = derive_reference(period, chunks, client, options)
         except ReferenceError as err:
             raise ReferenceError(f"period {period.name}: {err}") from None
-        write_json(ref_path, {**reference.to_json(), "key": ref_key})
+        _write(write_json, ref_path, {**reference.to_json(), "key": ref_key})
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
@@ -271,16 +334,18 @@ def process_period(period: Period, options: ProcessOptions, client, console: Con
     proc = InvisibleSearchProcessor(setup, reference, variations, blinded=not options.unblind)
     ckpt_dir = outdir / CHECKPOINTS / provenance.fingerprint(
         {**record, "reference": reference.to_json()}, exclude=("packages",))
+    stored_chunks = checkpoint_count(ckpt_dir)
+    if stored_chunks:
+        console.print(f"[bold]{period.name}[/]: resuming an unfinished run "
+                      f"({stored_chunks} of {len(chunks)} chunks checkpointed)")
     runner = _runner(client, options, metadata, period.name, checkpointer=_ResumableCheckpointer(ckpt_dir))
     out = runner(chunks, proc, treename=TREE_NAME)
 
     failed = _failed_entries(checks, out.get("failed", []))
     seconds = time.perf_counter() - start
     summary = _summary(period, options, variations, reference, out, checks, failed, empty,
-                       len(chunks), seconds)
-    write_histograms(outdir / HISTOGRAMS, out["hists"])
-    write_json(prov_path, record)
-    write_json(summary_path, summary)
+                       len(chunks), seconds, duplicates)
+    _write_outputs(outdir, out["hists"], record, summary)
     if summary["complete"]:
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
@@ -290,9 +355,25 @@ def process_period(period: Period, options: ProcessOptions, client, console: Con
     )
 
 
+def _write(writer, path: Path, data) -> None:
+    try:
+        writer(path, data)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
+
+
+def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: dict) -> None:
+    """Histograms and provenance, then the summary: only a finished period has a summary."""
+    if hists is not None:
+        _write(write_histograms, outdir / HISTOGRAMS, hists)
+    _write(write_json, outdir / PROVENANCE, record)
+    _write(write_json, outdir / SUMMARY, summary)
+
+
 def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
              reference: ShowerReference | None, out: dict, checks: list[FileCheck],
-             failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float) -> dict:
+             failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float,
+             duplicates: Duplicates | None = None) -> dict:
     blinded = not options.unblind
     hists = out.get("hists")
     names = [v.name for v in variations]
@@ -311,10 +392,14 @@ def _summary(period: Period, options: ProcessOptions, variations: list[Variation
         summary["variations"] = variation_summaries(hists, names, blinded)
     summary["failed"] = failed
     summary["empty_files"] = empty
+    duplicates = duplicates or Duplicates()
+    entries = {c.path: c.entries for c in checks if c.ok}
+    summary["duplicates"] = duplicates.report(entries)
     summary["files"] = {
         "total": len(checks),
-        "processed": sum(1 for c in checks if c.ok and c.entries > 0),
-        "entries": {c.path: c.entries for c in checks if c.ok},
+        "processed": sum(1 for c in checks if c.ok and c.entries > 0
+                         and len(duplicates.skip.get(c.path, ())) < c.entries),
+        "entries": entries,
     }
     summary["events"] = {
         "read": int(out.get("events", 0)),
@@ -322,7 +407,8 @@ def _summary(period: Period, options: ProcessOptions, variations: list[Variation
         "calibration_trigger": int(out.get("calibration_events", 0)),
         "nonfinite_energies": int(out.get("nonfinite_events", 0)),
     }
-    summary["chunks"] = {"total": n_chunks or 0, "failed": int(out.get("failed_chunks", 0))}
+    summary["chunks"] = {"total": n_chunks or 0, "failed": int(out.get("failed_chunks", 0)),
+                         "resumed": int(out.get("resumed_chunks", 0))}
     summary["thresholds"] = period.cuts.model_dump(mode="json")
     summary["calibration"] = period.calibration.model_dump(mode="json")
     if reference is not None:
