@@ -91,3 +91,16 @@ def shower_chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> n
             out,
         )
     return out
+
+
+def warm_up() -> None:
+    """Load the kernels (from numba's cache, or compile them) for the argument types the
+    processors pass: C-contiguous float32 cells, int64 indices, float64 outputs.
+
+    The first call of a numba function in a process costs about a second even from the
+    cache (numba initialises its typing registries, which import scipy); a process that
+    forks workers calls this once so that no worker pays it (see workflows.cluster).
+    """
+    ecal = np.zeros((1, 2, 6, 6), np.float32)
+    _, _, fractions = shower_shape(ecal, np.zeros(1, np.int64), (3, 3))
+    shower_chi2(fractions, np.zeros(9), np.ones(9))

@@ -111,6 +111,9 @@ class ShowerReferenceProcessor(ProcessorABC):
         self.central_cell = tuple(central_cell)
 
     def process(self, events) -> dict:
+        from processors.quantities import release_previous_chunk
+
+        release_previous_chunk()
         key = chunk_key(events.metadata)
         try:
             trigger = ak.to_numpy(events.trigger)

@@ -91,13 +91,16 @@ def process(
     Periods whose inputs, configuration and code are unchanged are not reprocessed. An
     interrupted run resumes from its checkpoints when the same command is run again.
     """
-    from workflows.catalog import CatalogError
-    from workflows.cluster import ClusterOptions
-    from workflows.run import RunError, run_processing
+    from workflows.cluster import ClusterOptions, prepare
 
     opts = ClusterOptions(scheduler=scheduler, cluster=cluster.value if cluster else None,
                           workers=workers, memory=memory, walltime=walltime, queue=queue,
                           job_extra=tuple(job_extra or ()))
+    prepare(opts)  # local workers' imports start now, in parallel with ours
+
+    from workflows.catalog import CatalogError
+    from workflows.run import RunError, run_processing
+
     try:
         runs = run_processing(catalog, output, periods=period or None, unblind=unblind, force=force,
                               variations_file=variations, cluster=opts, chunksize=chunksize,
