@@ -3,9 +3,8 @@
 Every histogram has Weight storage and a ``variation`` string axis whose categories
 are fixed up front (nominal first), so that chunk outputs add bin by bin.
 
-``cutflow`` counts every physics-trigger event after each cut. Everything else
-(the per-process cutflow, the regions, the planes and the sideband spectra) leaves
-out signal-box candidates while the analysis is blinded.
+While the analysis is blinded, no histogram receives an event whose (E_ECAL, E_HCAL)
+lies in the signal box, at any step of the chain.
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@
 3. for every variation: the cut masks (a mask is computed once per distinct set of
    thresholds it reads and shared by the variations that agree on them), the scaled
    energies and the regions;
-4. blinding: signal-box candidates (of the variation, and of the nominal box) are
-   left out of every region count, histogram and per-process cutflow of the
-   variation (the total cutflow counts all events);
+4. blinding: events whose energies lie in the signal box (the variation's own, and
+   the nominal one) are left out of every count and histogram, at every step;
 5. fill the histograms.
 
 A chunk that cannot be read or processed is returned as a failure record (file,
@@ -57,6 +56,8 @@ class Selection:
     regions: dict[str, np.ndarray] = field(default_factory=dict)
     #: per event, how many cuts of the chain it passes in a row (steps[k] is depth >= k)
     depth: np.ndarray | None = None
+    #: events whose (E_ECAL, E_HCAL) lie in this variation's signal box, at any step
+    in_box: np.ndarray | None = None
 
     @property
     def final(self) -> np.ndarray:
@@ -124,10 +125,11 @@ class InvisibleSearchProcessor(ProcessorABC):
         final = sel.final
         low_ecal = e_ecal < t.box_ecal_max
         low_hcal = e_hcal < t.box_hcal_max
+        sel.in_box = low_ecal & low_hcal
         sel.regions = {
             "A": final & low_ecal & (e_hcal > t.a_hcal_min),
             "C": final & (e_ecal > t.c_ecal_min) & low_hcal,
-            "box": final & low_ecal & low_hcal,
+            "box": final & sel.in_box,
         }
         return sel
 
@@ -160,7 +162,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         # The steps are nested, so the events after step k are those of depth >= k: one
         # count per depth (and per depth and process), summed from the deepest step down.
         depth = sel.depth if sel.depth is not None else np.sum(sel.steps[1:], axis=0)
-        cutflow = np.bincount(depth, minlength=n_steps)[::-1].cumsum()[::-1]
+        cutflow = np.bincount(depth[keep], minlength=n_steps)[::-1].cumsum()[::-1]
         joint = np.bincount(depth[keep].astype(np.intp) * n_codes + process_index[keep],
                             minlength=n_steps * n_codes).reshape(n_steps, n_codes)
         by_process = joint[::-1].cumsum(axis=0)[::-1]
@@ -231,14 +233,16 @@ class InvisibleSearchProcessor(ProcessorABC):
         steps_cache: dict = {}
         selections = [self.select(q, v, cache, steps_cache) for v in self.variations]
         process_index = _process_index(q.mc_process)
-        # Blinded, each variation hides its own box candidates and those of the nominal
-        # box (the signal box proper), so no variation shows what the signal box holds
-        # and adding variations leaves the nominal outputs unchanged.
-        nominal_box = selections[0].regions["box"]
+        # Blinded, events in the signal box are excluded from the analysis at every step
+        # (as in the NA64 blind analyses, seeds/002: "Events from the signal box were
+        # excluded from the analysis"): each variation hides its own box region and the
+        # nominal one, so no output of any variation holds what the signal box holds, and
+        # adding variations leaves the nominal outputs unchanged.
+        nominal_box = selections[0].in_box
         everything = np.ones(len(q), bool)
         counts = []
         for v, sel in zip(self.variations, selections, strict=True):
-            keep = ~(sel.regions["box"] | nominal_box) if self.blinded else everything
+            keep = ~(sel.in_box | nominal_box) if self.blinded else everything
             counts.append(self.counts(sel, keep, process_index))
             self.fill_events(hists, v.name, sel, keep)
         self.fill_counts(hists, [v.name for v in self.variations], counts)

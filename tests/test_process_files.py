@@ -43,11 +43,18 @@ PASSING = {
 OTHER = [electron(30.0, trigger=0), electron(30.0, trigger=3)]
 
 
-def expected_cutflow() -> list[dict]:
-    n_pass = sum(len(v) for v in PASSING.values())
-    counts = [len(FAILING) + n_pass]
+def in_box(event) -> bool:
+    """(E_ECAL, E_HCAL) inside the default signal box (E_ECAL < 50, E_HCAL < 1 GeV)."""
+    return float(np.sum(event["ecal"])) < 50.0 and float(np.sum(event["hcal"])) < 1.0
+
+
+def expected_cutflow(blinded: bool = False) -> list[dict]:
+    """Blinded, events in the box region are excluded from every step."""
+    failing = [(cut, e) for cut, e in FAILING if not (blinded and in_box(e))]
+    n_pass = sum(1 for v in PASSING.values() for e in v if not (blinded and in_box(e)))
+    counts = [len(failing) + n_pass]
     for name in cut_names()[1:]:
-        counts.append(counts[-1] - sum(1 for cut, _ in FAILING if cut == name))
+        counts.append(counts[-1] - sum(1 for cut, _ in failing if cut == name))
     assert counts[-1] == n_pass
     return [{"cut": c, "events": n} for c, n in zip(cut_names(), counts, strict=True)]
 
@@ -79,8 +86,12 @@ def test_blinded_and_unblinded_counts_are_exact(catalog, tmp_path):
 
     blinded = json.loads((blinded_out / "foreign" / "summary.json").read_text())
     unblinded = json.loads((open_out / "foreign" / "summary.json").read_text())
+    assert unblinded["cutflow"] == expected_cutflow()
+    assert blinded["cutflow"] == expected_cutflow(blinded=True)
+    # the event failing only the VETO at 30 GeV and the two box events are hidden
+    assert [a["events"] - b["events"] for a, b in zip(unblinded["cutflow"], blinded["cutflow"])] \
+        == [3] * (len(cut_names()) - 1) + [2]
     for s in (blinded, unblinded):
-        assert s["cutflow"] == expected_cutflow()
         assert s["regions"]["A"] == 2 and s["regions"]["C"] == 3
         assert s["failed"] == [] and s["complete"]
         assert s["events"]["calibration_trigger"] == 401  # 400 + the event with both bits

@@ -13,9 +13,9 @@ from processors.schema import PROCESSES
 from processors.variations import NOMINAL
 
 BLINDING_NOTE = (
-    "blinded: events that pass the whole chain inside the signal box (the nominal one, and "
-    "a variation's own box for that variation) are left out of the regions, every histogram "
-    "and the per-process cutflow; the total cutflow counts all events"
+    "blinded: events whose (E_ECAL, E_HCAL) lie in the signal box (the nominal one, and a "
+    "variation's own box for that variation) are excluded at every step: from the cutflow, "
+    "the regions, every histogram and the per-process cutflow"
 )
 
 
