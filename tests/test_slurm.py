@@ -35,7 +35,7 @@ PHYSICS = {
     None: [electron(70.0, hcal=hcal_deposit(20.0), mc_process=1)],
 }
 #: Physics events failing a cut.
-FAILING = [electron(30.0, veto=[1.1, 0.9, 1.0]), electron(beam_angle=2.5)]
+FAILING = [electron(60.0, veto=[1.1, 0.9, 1.0]), electron(beam_angle=2.5)]  # outside the blinded box
 
 
 def slurm_unusable() -> str | None:
