@@ -64,7 +64,7 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
         r = read_period(results / p.name)
         plot_plane(r.hists["plane"][{"variation": "nominal"}], p.cuts, plots / f"plane_{p.name}.png",
                    f"{p.name}: after all cuts ({'blinded' if r.blinded else 'unblinded'})",
-                   blinded=r.blinded, hcal_max=30.0)
+                   blinded=r.blinded, hcal_max=1.2 * p.beam.energy)
     console.print(f"plane plots: {plots}/plane_<period>.png")
 
     console.print(Rule("3. A' signal efficiency from simulated signal through the same processors"))
