@@ -142,13 +142,15 @@ def _finite(x: float) -> float | None:
 
 def merged_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], box_observed: int | None,
                      background: float, background_error: float, cl: float = 0.9,
-                     method: str = "auto", client=None, ntoys: int = 2000) -> tuple[Exclusion, object]:
-    """The simplified method: N_90 once, then every mass."""
+                     method: str = "auto", client=None, ntoys: int = 2000,
+                     limit=None) -> tuple[Exclusion, object]:
+    """The simplified method: N_90 once (or the given ``limit`` on it), then every mass."""
     from workflows.limits import upper_limit
 
     total = np.sum([s.events(masses) for s in signals], axis=0)
-    spec = merged_counting_workspace(box_observed, background, background_error, signal_rel_error())
-    limit = upper_limit(spec, cl=cl, method=method, client=client, ntoys=ntoys)
+    if limit is None:
+        spec = merged_counting_workspace(box_observed, background, background_error, signal_rel_error())
+        limit = upper_limit(spec, cl=cl, method=method, client=client, ntoys=ntoys)
     with np.errstate(divide="ignore"):
         scale = np.where(total > 0, 1.0 / total, np.inf)
     expected = np.outer(np.asarray(limit.expected), scale)

@@ -167,8 +167,8 @@ def fit_results(
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y)."""
     import numpy as np
 
-    from workflows.exclusion import (PeriodSignal, mass_grid, merged_exclusion,
-                                     multibin_exclusion, signal_rel_error)
+    from workflows.exclusion import (PeriodSignal, mass_grid, merged_counting_workspace,
+                                     merged_exclusion, multibin_exclusion, signal_rel_error)
     from workflows.limits import upper_limit
     from workflows.model import build_workspace, write_workspace
     from workflows.plots import plot_exclusion, plot_y
@@ -196,8 +196,6 @@ def fit_results(
     background = sum(b.background for b in backgrounds)
     background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
     observed = None if not unblind else sum(int(b.box_observed) for b in backgrounds)
-    from workflows.exclusion import merged_counting_workspace
-
     n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     band = ", ".join(f"{x:.3g}" for x in n90.expected)
@@ -226,7 +224,7 @@ def fit_results(
                    for p in periods]
         if model == "merged":
             exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
-                                            cl=cl, method=method, client=client, ntoys=ntoys)
+                                            cl=cl, limit=n90)
         else:
             exclusion = multibin_exclusion(masses, signals, lambda sig: model_inputs(backgrounds, sig),
                                            blinded=not unblind, cl=cl, method=method, client=client)

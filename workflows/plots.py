@@ -64,11 +64,7 @@ def plot_plane(
     ax.set_ylabel(r"$E_{HCAL}$ [GeV]")
     ax.set_title(title, fontsize=14)
     ax.legend(loc="upper right", fontsize=11)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def raw_plane(files: Sequence[Path], beam_energy: float, ecal_scale: float = 1.0,
@@ -129,11 +125,7 @@ def plot_sideband_fits(spectrum: hist.Hist, estimate, path: Path, title: str) ->
     ax.set_ylabel(f"events / {width:g} GeV")
     ax.set_title(title, fontsize=14)
     ax.legend(fontsize=10, loc="upper left")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_exclusion(exclusion, path: Path, title: str) -> Path:
