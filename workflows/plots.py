@@ -72,14 +72,13 @@ def raw_plane(files: Sequence[Path], beam_energy: float, ecal_scale: float = 1.0
     """The plane of all physics-trigger events of some files, before any cut."""
     import uproot
 
-    from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
+    from processors.quantities import physics_index
 
     h = hist.Hist(hist.axis.Regular(120, 0, 1.2 * beam_energy, name="e_ecal"),
                   hist.axis.Regular(120, 0, 1.2 * beam_energy, name="e_hcal"))
     for batch in uproot.iterate([f"{f}:events" for f in files], ["trigger", "ecal", "hcal"],
                                 library="np", step_size="200 MB"):
-        t = batch["trigger"]
-        phys = ((t & PHYSICS_BIT) != 0) & ((t & CALIBRATION_BIT) == 0)
+        phys = physics_index(batch["trigger"])
         e_ecal = batch["ecal"][phys].sum(axis=(1, 2, 3), dtype=np.float64) * ecal_scale
         e_hcal = batch["hcal"][phys].sum(axis=(1, 2, 3), dtype=np.float64) * hcal_scale
         h.fill(e_ecal, e_hcal)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import hist
-import numpy as np
 
 from processors.cuts import cut_names
 from processors.histograms import PROCESS_CODES
@@ -52,7 +51,3 @@ def variation_summaries(hists: dict[str, hist.Hist], names: Sequence[str], blind
         name: {"cutflow": cutflow(hists["cutflow"], name), "regions": regions(hists["regions"], blinded, name)}
         for name in names if name != NOMINAL
     }
-
-
-def empty_counts(names: Sequence[str]) -> np.ndarray:
-    return np.zeros((len(names), len(cut_names()), len(PROCESS_CODES)))
