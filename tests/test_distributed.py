@@ -9,7 +9,11 @@ end with exactly the same counts and histograms. External clusters are a
 
 from __future__ import annotations
 
+import re
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from faults import (checkpoints, external_cluster, poll, same_results, simulate, start_process,
@@ -145,3 +149,24 @@ def test_a_killed_job_leaves_no_workers_behind_and_the_same_command_resumes(samp
     process(sample, out, "--workers", "2")
     assert summary(out, PERIOD)["chunks"] == {"total": N_CHUNKS, "failed": 0, "resumed": stored}
     same_results(out / PERIOD, baseline)
+
+
+@pytest.mark.timeout(240)
+def test_the_client_starts_light_and_serves_the_dashboard_only_on_request(sample, baseline,
+                                                                          tmp_path):
+    # In a fresh interpreter: neither dask.dataframe (coffea's DaskExecutor imports it but
+    # never uses it here) nor pandas (distributed's version report) is loaded by a run.
+    probe = ("import sys\nfrom workflows.cli import app\n"
+             "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+             "print('LOADED', sorted(m for m in ('pandas', 'bokeh') if m in sys.modules))\n")
+    out = tmp_path / "light"
+    run = subprocess.run([sys.executable, "-c", probe, "process", "--catalog", str(sample),
+                          "--output", str(out), *CHUNKS], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=200)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "LOADED []" in run.stdout and "dashboard:" not in run.stdout
+    same_results(out / PERIOD, baseline)
+
+    result = process(sample, tmp_path / "dashboard", "--dashboard")
+    assert re.search(r"dashboard: http://[\d.]+:\d+/status", result.output), result.output
+    same_results(tmp_path / "dashboard" / PERIOD, baseline)

@@ -84,6 +84,7 @@ def process(
     queue: str = typer.Option(None, "--queue", "--partition", help="Batch queue / Slurm partition."),
     job_extra: list[str] = typer.Option(None, "--job-extra", help="Extra batch directive (repeatable)."),
     chunksize: int = typer.Option(100_000, "--chunksize", help="Target events per chunk (aligned to TTree clusters)."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Serve the local cluster's Dask dashboard and print its link (adds ~0.7 s of start-up)."),
 ) -> None:
     """Apply the selection chain to run periods on a Dask cluster and write, per period,
     summary.json (cutflow, regions A/C/box), histograms, the shower reference and provenance.
@@ -95,7 +96,7 @@ def process(
 
     opts = ClusterOptions(scheduler=scheduler, cluster=cluster.value if cluster else None,
                           workers=workers, memory=memory, walltime=walltime, queue=queue,
-                          job_extra=tuple(job_extra or ()))
+                          job_extra=tuple(job_extra or ()), dashboard=dashboard)
     prepare(opts)  # local workers' imports start now, in parallel with ours
 
     from workflows.catalog import CatalogError

@@ -8,6 +8,10 @@ two seconds of CPU per worker), and take over a second to shut down; forked ones
 ready and exit at once. The fork server runs with the workers' environment: one thread
 for numpy's BLAS (as Dask sets it) and glibc's allocator keeping freed memory for the
 next chunk instead of handing it back to the kernel and faulting it in again.
+
+What the client itself loads is kept to what it uses: no dashboard unless asked for
+(bokeh), coffea's unused ``dask.dataframe`` import deferred, and no pandas import for
+distributed's version report in a local cluster (1.5-2 s of start-up in all).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class ClusterOptions:
     job_extra: tuple[str, ...] = ()
     local_directory: str | None = None
     log_directory: str | None = None  # batch job logs (default: the batch system's)
+    #: the local cluster's dashboard (its link is printed); off by default, as serving
+    #: it costs every command 0.7 s of start-up (bokeh)
+    dashboard: bool = False
 
     def describe(self) -> str:
         if self.scheduler:
@@ -214,11 +221,35 @@ def _close(client) -> None:
             pass
 
 
+def _keep_fork_server_preload() -> None:
+    """distributed's first nanny sets the fork server's preload to its own list, importing
+    every package of it (pandas among them) in the client first: 0.5-0.9 s. Our fork
+    server already runs with :data:`WORKER_PRELOAD`, so that list would be unused."""
+    from distributed import utils
+
+    if hasattr(utils, "_forkserver_preload_set"):
+        utils._forkserver_preload_set = True
+
+
+def skip_pandas_version_probe() -> None:
+    """distributed's client and every worker import pandas (0.3-0.4 s each) on connecting,
+    only to report its version for the consistency check of the cluster's environments.
+    The processes of a local cluster with forked workers share one environment by
+    construction (the client starts the fork server), so pandas is left out of that
+    report there, in the client and (through :mod:`workflows.worker_preload`) the workers."""
+    from distributed import versions
+
+    versions.optional_packages[:] = [p for p in versions.optional_packages if p[0] != "pandas"]
+
+
 @contextlib.contextmanager
 def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
     """A connected ``distributed.Client``, closed (and its cluster stopped) on exit."""
     from distributed import Client, LocalCluster
 
+    from workflows.deferred_import import defer
+
+    defer("dask.dataframe")  # imported by coffea's DaskExecutor, unused: see the module
     if opts.scheduler and opts.cluster:
         raise ValueError("give either a scheduler address or a batch system, not both")
     if opts.scheduler:
@@ -244,13 +275,14 @@ def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
 
     n = opts.workers or default_workers()
     method = "forkserver" if start_fork_server() else "spawn"
-    # coffea's DaskExecutor imports dask.dataframe on its first call (0.7 s); the client
-    # imports it now, while the fork server is still importing the workers' stack.
-    import dask.dataframe
+    if method == "forkserver":
+        _keep_fork_server_preload()
+        skip_pandas_version_probe()
     # For the cluster's lifetime: a worker the nanny restarts is forked the same way.
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            n_workers=n, threads_per_worker=1, processes=True,
+            dashboard_address=":0" if opts.dashboard else None,
             local_directory=opts.local_directory,
         )
         client = Client(cluster)

@@ -124,6 +124,8 @@ def run_processing(
                 client = stack.enter_context(dask_client(cluster))
             except (OSError, TimeoutError) as e:
                 raise _connect_error(cluster, e) from None
+            if cluster.dashboard and client.dashboard_link:
+                console.print(f"dashboard: {client.dashboard_link}")
             for period in todo:
                 stored[period.name] = _process(period, options, client, console, Path(output))
     for p in selected:

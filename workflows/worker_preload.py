@@ -22,8 +22,10 @@ from coffea import processor  # noqa: F401  the Runner's work function
 
 from processors import invisible, reference  # noqa: F401
 from processors.kernels import warm_up
+from workflows.cluster import skip_pandas_version_probe
 
 warm_up()
+skip_pandas_version_probe()
 
 # Everything above lives as long as the worker: keep it out of the garbage collector's
 # scans (processors.quantities.release_previous_chunk collects once per chunk), and
