@@ -99,28 +99,27 @@ def rdf_child(files: list[str], reference: dict, cfg: dict, threads: int, out: s
     c_min = t["sideband_c_ecal_min"] or t["box_ecal_max"]
     a_min = t["sideband_a_hcal_min"] or t["box_hcal_max"]
     edges = np.asarray(cfg["hcal_edges"], dtype=np.float64)
-    # One flag column per cut (RDF evaluates each Define at most once per event), the
-    # chain as Filters on them; blinded: events in the signal box after the whole chain.
+    # Blinded as ours: events whose (E_ECAL, E_HCAL) lie in the signal box are left out of
+    # every count and histogram, at every step of the chain. One flag column per cut (RDF
+    # evaluates each Define at most once per event), the chain as Filters on them.
+    phys = phys.Filter(f"!{box}", "blinded")
     for k, (name, expr) in enumerate(cuts):
         phys = phys.Define(f"pass{k}", expr)
-    phys = phys.Define("blind", " && ".join(f"pass{k}" for k in range(len(cuts))) + f" && {box}")
     step_nodes = [phys]
     node = phys
     for k, (name, _) in enumerate(cuts):
         node = node.Filter(f"pass{k}", name)
         step_nodes.append(node)
     counts = [n.Count() for n in step_nodes]
-    by_process = [
-        n.Filter("!blind").Histo1D(("p", "", 8, -1.5, 6.5), "mc_process") for n in step_nodes
-    ]
+    by_process = [n.Histo1D(("p", "", 8, -1.5, 6.5), "mc_process") for n in step_nodes]
     final = step_nodes[-1]
     early = step_nodes[-3]  # before the chi2 and VETO cuts
     region_a = final.Filter(f"e_ecal < {t['box_ecal_max']!r} && e_hcal > {a_min!r}")
     region_c = final.Filter(f"e_ecal > {c_min!r} && e_hcal < {t['box_hcal_max']!r}")
     n_a, n_c = region_a.Count(), region_c.Count()
     plane_model = ROOT.RDF.TH2DModel("plane", "", 120, 0.0, 1.2 * e0, len(edges) - 1, edges)
-    plane = final.Filter("!blind").Histo2D(plane_model, "e_ecal", "e_hcal")
-    plane_early = early.Filter("!blind").Histo2D(plane_model, "e_ecal", "e_hcal")
+    plane = final.Histo2D(plane_model, "e_ecal", "e_hcal")
+    plane_early = early.Histo2D(plane_model, "e_ecal", "e_hcal")
     side_c = region_c.Histo1D(("c", "", 120, 0.0, 1.2 * e0), "e_ecal")
     side_a = region_a.Histo1D(("a", "", 150, 0.0, 1.5 * e0), "e_hcal")
     t_loop = time.perf_counter()
