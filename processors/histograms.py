@@ -47,6 +47,31 @@ def _e_hcal_axis(beam_energy: float) -> hist.axis.Variable:
     return hist.axis.Variable(hcal_edges(beam_energy), name="e_hcal", label=r"$E_{HCAL}$ [GeV]")
 
 
+def flat_index(h: hist.Hist, **values: np.ndarray) -> np.ndarray:
+    """Each event's bin in ``h`` over its axes other than ``variation``, flow bins
+    included (a flat index into one variation's ``view(flow=True)``), binned as
+    ``h.fill`` bins (NaN in the overflow). Computed once, it serves every variation that
+    shares the energies: see :func:`add_counts`."""
+    flat: np.ndarray | None = None
+    for ax in h.axes:
+        if ax.name == "variation":
+            continue
+        i = np.asarray(ax.index(values[ax.name]), dtype=np.intp) + int(ax.traits.underflow)
+        flat = i if flat is None else flat * ax.extent + i
+    assert flat is not None
+    return flat
+
+
+def add_counts(h: hist.Hist, variation: str, flat: np.ndarray) -> None:
+    """One unit-weight entry per index of ``flat`` in ``variation``'s slice of ``h``:
+    the same as ``h.fill(variation=variation, ...)`` of those events (tested), at the
+    cost of a bincount (21 variations x 4 fills were a third of a chunk's processing)."""
+    view = h.view(flow=True)[h.axes["variation"].index(variation)]
+    counts = np.bincount(flat, minlength=view.size).reshape(view.shape)
+    view["value"] += counts
+    view["variance"] += counts
+
+
 def book(variations: Sequence[str], beam_energy: float) -> dict[str, hist.Hist]:
     """Empty histograms of one period."""
     var = _variation_axis(variations)
