@@ -194,14 +194,17 @@ class InvisibleSearchProcessor(ProcessorABC):
 
     @staticmethod
     def bin_energies(hists: dict, sel: Selection, binned: dict) -> dict[str, np.ndarray]:
-        """The bins of every event in the energy histograms, computed once per distinct
-        pair of energy arrays (variations with the same energy scales share them)."""
+        """The bins in the energy histograms of the events any variation may fill
+        (``binned["events"]``, an index of the chunk's physics events), computed once
+        per distinct pair of energy arrays (variations with the same scales share them)."""
         key = (id(sel.e_ecal), id(sel.e_hcal))
         if key not in binned:
+            events = binned["events"]
+            e_ecal, e_hcal = sel.e_ecal[events], sel.e_hcal[events]
             binned[key] = {
-                "plane": flat_index(hists["plane"], e_ecal=sel.e_ecal, e_hcal=sel.e_hcal),
-                "e_ecal": flat_index(hists["ecal_sideband_c"], e_ecal=sel.e_ecal),
-                "e_hcal": flat_index(hists["hcal_sideband_a"], e_hcal=sel.e_hcal),
+                "plane": flat_index(hists["plane"], e_ecal=e_ecal, e_hcal=e_hcal),
+                "e_ecal": flat_index(hists["ecal_sideband_c"], e_ecal=e_ecal),
+                "e_hcal": flat_index(hists["hcal_sideband_a"], e_hcal=e_hcal),
             }
         return binned[key]
 
@@ -212,12 +215,20 @@ class InvisibleSearchProcessor(ProcessorABC):
         # Every event filled here passed the cuts before the VETO and chi2 ones: work on
         # those (a third of the events or fewer) instead of masking whole chunks.
         early = np.flatnonzero(sel.before_late & keep)
-        add_counts(hists["plane_before_veto_chi2"], variation, bins["plane"][early])
-        add_counts(hists["plane"], variation, bins["plane"][early[sel.final[early]]])
-        add_counts(hists["ecal_sideband_c"], variation,
-                   bins["e_ecal"][early[sel.regions["C"][early]]])
-        add_counts(hists["hcal_sideband_a"], variation,
-                   bins["e_hcal"][early[sel.regions["A"][early]]])
+        at = binned["position"][early]  # where these events are in the binned ones
+        add_counts(hists["plane_before_veto_chi2"], variation, bins["plane"][at])
+        add_counts(hists["plane"], variation, bins["plane"][at[sel.final[early]]])
+        add_counts(hists["ecal_sideband_c"], variation, bins["e_ecal"][at[sel.regions["C"][early]]])
+        add_counts(hists["hcal_sideband_a"], variation, bins["e_hcal"][at[sel.regions["A"][early]]])
+
+    @staticmethod
+    def fillable(selections: Sequence[Selection]) -> dict:
+        """The events that some variation may fill into the energy histograms (those
+        passing its cuts before the late ones) and each one's position among them."""
+        events = np.flatnonzero(np.logical_or.reduce([s.before_late for s in selections]))
+        position = np.full(len(selections[0].before_late), -1, np.intp)
+        position[events] = np.arange(len(events))
+        return {"events": events, "position": position}
 
     # -- coffea entry point --------------------------------------------------------------
     def process(self, events) -> dict:
@@ -250,7 +261,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         nominal_box = selections[0].in_box
         everything = np.ones(len(q), bool)
         counts = []
-        binned: dict = {}
+        binned = self.fillable(selections)
         for v, sel in zip(self.variations, selections, strict=True):
             keep = ~(sel.in_box | nominal_box) if self.blinded else everything
             counts.append(self.counts(sel, keep, process_index))
