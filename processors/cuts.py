@@ -122,7 +122,8 @@ def _angle(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
 
 
 def _srd(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
-    return np.all((q.srd > t.srd_min) & (q.srd < t.srd_max), axis=1)
+    # every module within (srd_min, srd_max): the lowest above, the highest below
+    return (q.srd_lowest > t.srd_min) & (q.srd_highest < t.srd_max)
 
 
 def _straw(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
@@ -139,7 +140,8 @@ def _chi2(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
 
 
 def _veto(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
-    return np.all(q.veto < t.veto_max, axis=1)
+    # every counter below veto_max: the highest one is
+    return q.veto_highest < t.veto_max
 
 
 #: The chain, in the papers' order. The cutflow's first entry counts all

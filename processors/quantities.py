@@ -51,6 +51,15 @@ def physics_index(trigger: np.ndarray) -> np.ndarray:
     return np.flatnonzero((trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool))
 
 
+def _lowest_highest(modules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest value of each row of an (n, k) array (NaN if any is NaN)."""
+    lowest, highest = modules[:, 0].copy(), modules[:, 0].copy()
+    for j in range(1, modules.shape[1]):
+        np.minimum(lowest, modules[:, j], out=lowest)
+        np.maximum(highest, modules[:, j], out=highest)
+    return lowest, highest
+
+
 @dataclass
 class EventQuantities:
     """What the cuts and the regions read, for the physics-trigger events of a chunk."""
@@ -59,8 +68,9 @@ class EventQuantities:
     beam_momentum: np.ndarray
     beam_angle: np.ndarray
     straw_tracks: np.ndarray
-    srd: np.ndarray
-    veto: np.ndarray
+    srd_lowest: np.ndarray  # the smallest and the largest of the three SRD energies
+    srd_highest: np.ndarray
+    veto_highest: np.ndarray  # the largest of the three VETO energies
     e_ecal_raw: np.ndarray  # sum of the 72 cells, before the period's energy scale
     e_hcal_raw: np.ndarray  # sum of the chosen HCAL modules, before the energy scale
     hottest_cell: np.ndarray  # 6 * x + y of the hottest ECAL tower
@@ -87,19 +97,23 @@ class EventQuantities:
             e_hcal = hcal_all
         else:
             e_hcal = hcal[:, list(hcal_modules)].sum(axis=(1, 2, 3), dtype=np.float64)
-        srd = columns["srd"][idx]
-        veto = columns["veto"][idx]
+        # Per module, elementwise (faster than reductions over 3 columns); NaN propagates
+        # through minimum and maximum, so an event with a NaN module fails every cut.
+        srd_lowest, srd_highest = _lowest_highest(columns["srd"][idx])
+        veto_lowest, veto_highest = _lowest_highest(columns["veto"][idx])
         ecal_time = columns["ecal_time"][idx]
         finite = (np.isfinite(e_ecal) & np.isfinite(hcal_all) & np.isfinite(ecal_time)
-                  & np.isfinite(srd).all(axis=1) & np.isfinite(veto).all(axis=1))
+                  & np.isfinite(srd_lowest) & np.isfinite(srd_highest)
+                  & np.isfinite(veto_lowest) & np.isfinite(veto_highest))
         truth = columns.get("mc_process")
         return cls(
             ecal_time=ecal_time,
             beam_momentum=columns["beam_momentum"][idx],
             beam_angle=columns["beam_angle"][idx],
             straw_tracks=columns["straw_tracks"][idx],
-            srd=srd,
-            veto=veto,
+            srd_lowest=srd_lowest,
+            srd_highest=srd_highest,
+            veto_highest=veto_highest,
             e_ecal_raw=e_ecal,
             e_hcal_raw=e_hcal,
             hottest_cell=hottest,
