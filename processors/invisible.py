@@ -64,11 +64,20 @@ class Selection:
         return self.steps[-1]
 
 
-def _process_index(codes: np.ndarray) -> np.ndarray:
-    out = np.full(codes.shape, _PROCESS_INDEX[-1], np.int64)
+def _process_lookup() -> np.ndarray:
+    """Position on the process axis of every int8 mc_process code (offset by 128); codes
+    outside SCHEMA.md's list count as "no MC truth"."""
+    lookup = np.full(256, _PROCESS_INDEX[-1], np.int64)
     for code, i in _PROCESS_INDEX.items():
-        out[codes == code] = i
-    return out
+        lookup[code + 128] = i
+    return lookup
+
+
+_PROCESS_LOOKUP = _process_lookup()
+
+
+def _process_index(codes: np.ndarray) -> np.ndarray:
+    return _PROCESS_LOOKUP[codes.astype(np.intp) + 128]
 
 
 class InvisibleSearchProcessor(ProcessorABC):

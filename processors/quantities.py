@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from processors.kernels import shower_chi2, shower_shape
+from processors.kernels import module_sums, shower_chi2, shower_shape
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
 
@@ -91,12 +91,7 @@ class EventQuantities:
     ) -> EventQuantities:
         idx = physics_index(columns["trigger"])
         e_ecal, hottest, fractions = shower_shape(columns["ecal"], idx, reference.central_cell)
-        hcal = columns["hcal"][idx]
-        hcal_all = hcal.sum(axis=(1, 2, 3), dtype=np.float64)
-        if tuple(hcal_modules) == (0, 1, 2, 3):
-            e_hcal = hcal_all
-        else:
-            e_hcal = hcal[:, list(hcal_modules)].sum(axis=(1, 2, 3), dtype=np.float64)
+        hcal_all, e_hcal = module_sums(columns["hcal"], idx, tuple(hcal_modules))
         # Per module, elementwise (faster than reductions over 3 columns); NaN propagates
         # through minimum and maximum, so an event with a NaN module fails every cut.
         srd_lowest, srd_highest = _lowest_highest(columns["srd"][idx])

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from processors.kernels import NEIGHBOURS, shower_chi2, shower_shape
+from processors.kernels import NEIGHBOURS, module_sums, shower_chi2, shower_shape
 
 cells = arrays(np.float32, st.tuples(st.integers(0, 20), st.just(2), st.just(6), st.just(6)),
                elements=st.floats(0, 200, width=32))
@@ -60,3 +60,28 @@ def test_nan_cell_makes_total_nan():
     ecal[0, 0, 0, 0] = np.nan
     total, _, _ = shower_shape(ecal, np.array([0]), (3, 3))
     assert np.isnan(total[0])
+
+
+hcal_cells = arrays(np.float32, st.tuples(st.integers(0, 20), st.just(4), st.just(3), st.just(3)),
+                    elements=st.floats(0, 120, width=32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(hcal=hcal_cells, modules=st.sets(st.integers(0, 3), min_size=1), data=st.data())
+def test_module_sums_match_numpy(hcal, modules, data):
+    n = len(hcal)
+    index = np.array(data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=n if n else 0)),
+                     dtype=np.int64)
+    total, selected = module_sums(hcal, index, tuple(sorted(modules)))
+    cells = hcal[index].astype(np.float64)
+    np.testing.assert_allclose(total, cells.sum(axis=(1, 2, 3)), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(selected, cells[:, sorted(modules)].sum(axis=(1, 2, 3)),
+                               rtol=1e-12, atol=1e-9)
+
+
+def test_a_nan_cell_spoils_only_the_sums_it_enters():
+    hcal = np.ones((2, 4, 3, 3), np.float32)
+    hcal[1, 3, 2, 2] = np.nan
+    total, selected = module_sums(hcal, np.array([0, 1]), (0, 1, 2))
+    assert total[0] == 36 and selected[0] == 27
+    assert np.isnan(total[1]) and selected[1] == 27
