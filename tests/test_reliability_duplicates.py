@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 from eventfiles import electron, write_events
 
-from workflows.inputs import _overlapping_groups, check_file, find_duplicates, kept_ranges
+from workflows.inputs import (_key_order, _overlapping_groups, check_file, find_duplicates,
+                             kept_ranges)
 
 
 def test_kept_ranges_leave_out_exactly_the_skipped_entries():
@@ -40,3 +41,17 @@ def test_only_overlapping_files_are_compared_and_copies_are_hashed(tmp_path):
     assert dups.skip[str(d)].tolist() == list(range(20))
     assert dups.of[str(d)] == [str(a), str(b)]
     assert dups.events == 20 + 100
+
+
+def test_keys_in_order_are_not_sorted_again_and_others_are_sorted_stably():
+    def keys(rows):
+        out = np.empty(len(rows), dtype=[("run", "<i8"), ("spill", "<i8"), ("event", "<i8")])
+        out[:] = rows
+        return out
+
+    in_order = keys([(1, 1, 5), (1, 1, 5), (1, 2, 0), (2, 0, 1)])  # a repeat is still in order
+    assert _key_order(in_order) is None
+    shuffled = keys([(2, 0, 1), (1, 2, 0), (1, 1, 5), (1, 1, 5), (1, 1, 4)])
+    order = _key_order(shuffled)
+    assert order.tolist() == [4, 2, 3, 1, 0]
+    assert np.array_equal(shuffled[order], np.sort(shuffled, order=["run", "spill", "event"]))

@@ -109,9 +109,20 @@ def read_keys(tree) -> np.ndarray:
     return keys
 
 
-def _key_order(keys: np.ndarray) -> np.ndarray:
-    """Stable order of the keys (equal keys keep their entry order)."""
-    return np.lexsort((keys["event"], keys["spill"], keys["run"]))
+def _key_order(keys: np.ndarray) -> np.ndarray | None:
+    """Stable order of the keys (equal keys keep their entry order); None when they are
+    in order already (the usual case: a shard is written in run, spill, event order)."""
+    if len(keys) < 2:
+        return None
+    run, spill, event = keys["run"], keys["spill"], keys["event"]
+    later = run[1:] > run[:-1]
+    same = run[1:] == run[:-1]
+    later |= same & (spill[1:] > spill[:-1])
+    same &= spill[1:] == spill[:-1]
+    later |= same & (event[1:] >= event[:-1])
+    if later.all():
+        return None
+    return np.lexsort((event, spill, run))
 
 
 def _key_summary(check: FileCheck, keys: np.ndarray) -> None:
@@ -119,12 +130,14 @@ def _key_summary(check: FileCheck, keys: np.ndarray) -> None:
     if not len(keys):
         return
     order = _key_order(keys)
-    ordered = keys[order]
-    check.keys_sha256 = hashlib.sha256(ordered.tobytes()).hexdigest()
+    ordered = keys if order is None else keys[order]
+    check.keys_sha256 = hashlib.sha256(memoryview(np.ascontiguousarray(ordered)).cast("B")).hexdigest()
     same = np.zeros(len(ordered), bool)
     if len(ordered) > 1:
-        same[1:] = ordered[1:] == ordered[:-1]
-    check.repeated = sorted(int(i) for i in order[same])
+        same[1:] = ((ordered["run"][1:] == ordered["run"][:-1])
+                    & (ordered["spill"][1:] == ordered["spill"][:-1])
+                    & (ordered["event"][1:] == ordered["event"][:-1]))
+    check.repeated = sorted(int(i) for i in (np.flatnonzero(same) if order is None else order[same]))
     runs, first = np.unique(ordered["run"], return_index=True)
     last = np.append(first[1:], len(ordered)) - 1
     events = ordered["event"]
