@@ -11,7 +11,7 @@ next chunk instead of handing it back to the kernel and faulting it in again.
 
 What the client itself loads is kept to what it uses: no dashboard unless asked for
 (bokeh), coffea's unused ``dask.dataframe`` import deferred, and no pandas import for
-distributed's version report in a local cluster (1.5-2 s of start-up in all).
+distributed's version report in a local cluster (1.5-2 s of imports in all).
 """
 
 from __future__ import annotations
