@@ -46,6 +46,28 @@ def process(catalog, output, *extra):
     return result
 
 
+def started(catalog, output, log, stopped_by: str, *extra):
+    """``na64 process`` in the background, once it has checkpointed its first chunks."""
+    run = start_process(catalog, output, log, *extra, *CHUNKS)
+    poll(lambda: checkpoints(output) or run.process.poll() is not None, 120, "the first checkpoints")
+    assert run.process.poll() is None, f"the run ended before {stopped_by}:\n{run.text}"
+    return run
+
+
+def stopped_partway(output) -> int:
+    """The checkpointed chunks of a run stopped before its end (it wrote no summary)."""
+    assert not (output / PERIOD / "summary.json").exists()
+    stored = len(checkpoints(output))
+    assert 0 < stored <= N_CHUNKS  # all of them if the stop came during the final merge
+    return stored
+
+
+def assert_resumed(output, stored: int, baseline) -> None:
+    """The rerun reused the ``stored`` chunks and ended as the uninterrupted run."""
+    assert summary(output, PERIOD)["chunks"] == {"total": N_CHUNKS, "failed": 0, "resumed": stored}
+    same_results(output / PERIOD, baseline)
+
+
 @pytest.fixture(scope="module")
 def baseline(sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("baseline")
@@ -72,22 +94,17 @@ def test_one_worker_two_workers_and_an_external_scheduler_agree_exactly(sample, 
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(sample, baseline, tmp_path):
     out = tmp_path / "out"
-    run = start_process(sample, out, tmp_path / "interrupted.log", "--workers", "1", *CHUNKS)
-    poll(lambda: checkpoints(out) or run.process.poll() is not None, 120, "the first checkpoints")
-    assert run.process.poll() is None, f"the run ended before Ctrl-C:\n{run.text}"
+    run = started(sample, out, tmp_path / "interrupted.log", "Ctrl-C", "--workers", "1")
     run.ctrl_c()
     assert run.wait(60) == 130, run.text
     assert "interrupted" in run.text and "run the same command again to resume" in run.text
     assert "Traceback" not in run.text and "KeyboardInterrupt" not in run.text
     poll(lambda: not run.group_alive(), 30, "every process of the run to end")
-    assert not (out / PERIOD / "summary.json").exists()
-    stored = len(checkpoints(out))
-    assert 0 < stored <= N_CHUNKS  # all of them if Ctrl-C came during the final merge
+    stored = stopped_partway(out)
 
     result = process(sample, out, "--workers", "2")
     assert f"resuming an unfinished run ({stored} of {N_CHUNKS} chunks checkpointed)" in result.output
-    assert summary(out, PERIOD)["chunks"] == {"total": N_CHUNKS, "failed": 0, "resumed": stored}
-    same_results(out / PERIOD, baseline)
+    assert_resumed(out, stored, baseline)
     assert not checkpoints(out), "a complete period keeps no checkpoints"
 
 
@@ -95,9 +112,8 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(sample, baseline, tmp
 def test_a_killed_worker_costs_only_its_chunks(sample, baseline, tmp_path):
     out = tmp_path / "out"
     with external_cluster(tmp_path / "cluster", n_workers=2) as cluster:
-        run = start_process(sample, out, tmp_path / "run.log", "--scheduler", cluster.address, *CHUNKS)
-        poll(lambda: checkpoints(out) or run.process.poll() is not None, 120, "the first checkpoints")
-        assert run.process.poll() is None, f"the run ended before the worker was killed:\n{run.text}"
+        run = started(sample, out, tmp_path / "run.log", "the worker was killed",
+                      "--scheduler", cluster.address)
         victim = cluster.workers[0]
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
@@ -112,9 +128,8 @@ def test_a_killed_worker_costs_only_its_chunks(sample, baseline, tmp_path):
 def test_a_lost_scheduler_stops_the_run_and_the_same_command_resumes(sample, baseline, tmp_path):
     out = tmp_path / "out"
     with external_cluster(tmp_path / "first", n_workers=2) as cluster:
-        run = start_process(sample, out, tmp_path / "run.log", "--scheduler", cluster.address, *CHUNKS)
-        poll(lambda: checkpoints(out) or run.process.poll() is not None, 120, "the first checkpoints")
-        assert run.process.poll() is None, f"the run ended before the scheduler was killed:\n{run.text}"
+        run = started(sample, out, tmp_path / "run.log", "the scheduler was killed",
+                      "--scheduler", cluster.address)
         cluster.scheduler.send_signal(signal.SIGKILL)
         code = run.wait(120)
     assert code == 2, run.text
@@ -122,33 +137,25 @@ def test_a_lost_scheduler_stops_the_run_and_the_same_command_resumes(sample, bas
     assert "lost the connection to the Dask scheduler" in text
     assert "run the same command again to resume" in text
     assert "Traceback" not in text
-    assert not (out / PERIOD / "summary.json").exists()
-    stored = len(checkpoints(out))  # counted once every worker of the first cluster is gone
-    assert 0 < stored <= N_CHUNKS
+    stored = stopped_partway(out)  # counted once every worker of the first cluster is gone
 
     with external_cluster(tmp_path / "second", n_workers=2) as cluster:
         process(sample, out, "--scheduler", cluster.address)
-    assert summary(out, PERIOD)["chunks"] == {"total": N_CHUNKS, "failed": 0, "resumed": stored}
-    same_results(out / PERIOD, baseline)
+    assert_resumed(out, stored, baseline)
 
 
 @pytest.mark.timeout(240)
 def test_a_killed_job_leaves_no_workers_behind_and_the_same_command_resumes(sample, baseline,
                                                                            tmp_path):
     out = tmp_path / "out"
-    run = start_process(sample, out, tmp_path / "killed.log", "--workers", "2", *CHUNKS)
-    poll(lambda: checkpoints(out) or run.process.poll() is not None, 120, "the first checkpoints")
-    assert run.process.poll() is None, f"the run ended before it was killed:\n{run.text}"
+    run = started(sample, out, tmp_path / "killed.log", "it was killed", "--workers", "2")
     run.process.send_signal(signal.SIGKILL)  # a batch system ending the job
     assert run.wait(30) == -signal.SIGKILL
     poll(lambda: not run.group_alive(), 30, "the local workers to end with their job")
-    assert not (out / PERIOD / "summary.json").exists()
-    stored = len(checkpoints(out))
-    assert 0 < stored <= N_CHUNKS
+    stored = stopped_partway(out)
 
     process(sample, out, "--workers", "2")
-    assert summary(out, PERIOD)["chunks"] == {"total": N_CHUNKS, "failed": 0, "resumed": stored}
-    same_results(out / PERIOD, baseline)
+    assert_resumed(out, stored, baseline)
 
 
 @pytest.mark.timeout(240)
