@@ -290,16 +290,11 @@ def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
             client.register_plugin(_freeze_worker_state())
         try:
             yield client
-        except BaseException:
-            # Stopped by an error or Ctrl-C: the traceback on its way up still holds the
-            # progress bar, whose scheduler feed closing the cluster cancels (and
-            # distributed logs that as an error). The caller reports what happened.
+        finally:
+            # Closing cancels the progress bar's scheduler feed, which distributed logs as
+            # an error: after an error or Ctrl-C the traceback on its way up still holds
+            # the bar (the caller reports what happened), and after a normal run the feed
+            # polls every 100 ms while the forked workers stop faster than that.
             with _quiet("distributed.scheduler"):
                 client.close()
                 cluster.close()
-            raise
-        # The same after a normal run: the progress bar's feed polls every 100 ms, and the
-        # forked workers stop so fast that closing often lands inside that interval.
-        with _quiet("distributed.scheduler"):
-            client.close()
-            cluster.close()
