@@ -15,7 +15,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -66,25 +66,19 @@ def simulate(
         except (ValueError, OSError):
             pass
     t0 = time.perf_counter()
-    r = run(
-        [
-            NA64,
-            "simulate",
-            "--period",
-            period,
-            "--events",
-            str(events),
-            "--output",
-            str(out),
-            "--events-per-shard",
-            str(events_per_shard),
-            "--jobs",
-            str(jobs),
-        ]
-    )
+    r = run_simulate(out, events, period, jobs, events_per_shard)
     if r.returncode:
         raise SystemExit(f"na64 simulate failed:\n{r.stdout}\n{r.stderr}")
     return out, time.perf_counter() - t0
+
+
+def run_simulate(
+    out: Path, events: int, period: str, jobs: int, events_per_shard: int
+) -> subprocess.CompletedProcess:
+    """The ``na64 simulate`` command writing ``events`` events of ``period`` to ``out``."""
+    return run([NA64, "simulate", "--period", period, "--events", str(events),
+                "--output", str(out), "--events-per-shard", str(events_per_shard),
+                "--jobs", str(jobs)])
 
 
 def _shard_size(doc: dict) -> int | None:
@@ -180,11 +174,6 @@ def floor_script(files: Sequence[str], processes: int) -> float:
 
 
 # -- timing ----------------------------------------------------------------------------
-def best_of(repeat: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
-    times = [fn() for _ in range(repeat)]
-    return min(times), times
-
-
 def process_command(
     catalog_dir: Path, output: Path, *extra: str, tree: Path | None = None
 ) -> tuple[float, dict]:

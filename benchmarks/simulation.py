@@ -23,22 +23,7 @@ def simulate_once(data, events: int, jobs: int) -> tuple[float, float]:
     out = data / f"sim-bench-{jobs}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    r = c.run(
-        [
-            c.NA64,
-            "simulate",
-            "--period",
-            c.PERIOD,
-            "--events",
-            str(events),
-            "--output",
-            str(out),
-            "--events-per-shard",
-            str(c.EVENTS_PER_SHARD),
-            "--jobs",
-            str(jobs),
-        ]
-    )
+    r = c.run_simulate(out, events, c.PERIOD, jobs, c.EVENTS_PER_SHARD)
     wall = time.perf_counter() - t0
     if r.returncode:
         raise SystemExit(r.stdout + r.stderr)

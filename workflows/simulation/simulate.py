@@ -71,11 +71,6 @@ class SimulationReport:
     signal: dict | None = None
     shards: list[dict] = field(default_factory=list)
 
-    @property
-    def events_per_second(self) -> float:
-        total = self.n_events + (self.signal["written_events"] if self.signal else 0)
-        return total / self.wall_time if self.wall_time > 0 else float("inf")
-
     def to_dict(self) -> dict:
         return {
             "period": self.period,
