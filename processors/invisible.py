@@ -19,7 +19,7 @@ entry range, reason) instead of an exception, so one bad file never costs the re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from coffea.processor import ProcessorABC
@@ -53,11 +53,11 @@ class Selection:
     before_late: np.ndarray
     e_ecal: np.ndarray
     e_hcal: np.ndarray
-    regions: dict[str, np.ndarray] = field(default_factory=dict)
     #: per event, how many cuts of the chain it passes in a row (steps[k] is depth >= k)
-    depth: np.ndarray | None = None
+    depth: np.ndarray
     #: events whose (E_ECAL, E_HCAL) lie in this variation's signal box, at any step
-    in_box: np.ndarray | None = None
+    in_box: np.ndarray
+    regions: dict[str, np.ndarray]
 
     @property
     def final(self) -> np.ndarray:
@@ -130,17 +130,16 @@ class InvisibleSearchProcessor(ProcessorABC):
                               self.setup.ecal_scale * variation.ecal_factor)
         e_hcal = self._scaled(steps_cache, "e_hcal", q.e_hcal_raw,
                               self.setup.hcal_scale * variation.hcal_factor)
-        sel = Selection(steps, before_late, e_ecal, e_hcal, depth=depth)
-        final = sel.final
+        final = steps[-1]
         low_ecal = e_ecal < t.box_ecal_max
         low_hcal = e_hcal < t.box_hcal_max
-        sel.in_box = low_ecal & low_hcal
-        sel.regions = {
+        in_box = low_ecal & low_hcal
+        regions = {
             "A": final & low_ecal & (e_hcal > t.a_hcal_min),
             "C": final & (e_ecal > t.c_ecal_min) & low_hcal,
-            "box": final & sel.in_box,
+            "box": final & in_box,
         }
-        return sel
+        return Selection(steps, before_late, e_ecal, e_hcal, depth, in_box, regions)
 
     @staticmethod
     def _cut_key(cut: Cut, t: Thresholds) -> tuple:
@@ -170,9 +169,9 @@ class InvisibleSearchProcessor(ProcessorABC):
         n_steps = len(sel.steps)
         # The steps are nested, so the events after step k are those of depth >= k: one
         # count per depth (and per depth and process), summed from the deepest step down.
-        depth = sel.depth if sel.depth is not None else np.sum(sel.steps[1:], axis=0)
-        cutflow = np.bincount(depth[keep], minlength=n_steps)[::-1].cumsum()[::-1]
-        joint = np.bincount(depth[keep].astype(np.intp) * n_codes + process_index[keep],
+        depth = sel.depth[keep]
+        cutflow = np.bincount(depth, minlength=n_steps)[::-1].cumsum()[::-1]
+        joint = np.bincount(depth.astype(np.intp) * n_codes + process_index[keep],
                             minlength=n_steps * n_codes).reshape(n_steps, n_codes)
         by_process = joint[::-1].cumsum(axis=0)[::-1]
         regions = np.array([np.count_nonzero(sel.regions[r] & keep) for r in self._region_names()])
