@@ -3,9 +3,9 @@ share of it spent inside pyhf (model building, fits, test statistics) against th
 
     .venv/bin/python benchmarks/fit.py [--masses N] [--methods asymptotic,auto] [--ntoys T]
 
-Each mass is one multi-period workspace of :func:`workflows.model.build_workspace`
+Each mass is one multi-period workspace of :func:`workflows.stats.model.build_workspace`
 (7 periods as bins, sidebands A and C, the signal shared among the periods as the mass
-dictates) and one CLs upper limit of :func:`workflows.limits.upper_limit`, run serially
+dictates) and one CLs upper limit of :func:`workflows.stats.limits.upper_limit`, run serially
 in this process. The split comes from sampling this process's stack every 5 ms: a
 sample counts for pyhf when a pyhf frame is on the stack. ``--masses`` below 30 times
 that many masses and scales the total to 30 (printed as such).
@@ -60,7 +60,7 @@ def period_inputs(masses: np.ndarray):
     """Seven periods with the exposures of the shipped catalogs, sideband counts and a
     small box background; the signal of each mass shared among them by EOT and a
     mass-dependent efficiency."""
-    from workflows.model import PeriodInputs
+    from workflows.stats.model import PeriodInputs
 
     eot = np.array([4.3e10, 5.4e10, 1.87e11, 6.0e10, 6.3e11, 4.4e11, 5.2e11])
     names = ["2016", "2017", "2018", "2021", "2022", "2023", "2024"]
@@ -94,8 +94,8 @@ def main() -> None:
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     import _common as c
 
-    from workflows.limits import upper_limit
-    from workflows.model import build_workspace
+    from workflows.stats.limits import upper_limit
+    from workflows.stats.model import build_workspace
 
     print(f"machine: {c.machine()}")
     masses = np.geomspace(1e-3, 1.0, 30)[np.linspace(0, 29, a.masses).round().astype(int)]

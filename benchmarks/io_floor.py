@@ -13,7 +13,7 @@ import _common as c
 
 from processors.quantities import SEARCH_BRANCHES
 from processors.schema import BRANCHES
-from workflows.cluster import default_workers
+from workflows.runtime.cluster import default_workers
 
 
 def main() -> None:

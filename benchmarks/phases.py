@@ -62,8 +62,8 @@ def _print_profile(node: dict, depth: int, total: int, max_depth: int) -> None:
 def instrument(profile_depth: int) -> None:
     from coffea.processor import Runner
 
-    import workflows.process as P
-    import workflows.run as R
+    import workflows.processing.period as P
+    import workflows.processing.periods as R
 
     client_cm = R.dask_client
 
@@ -137,7 +137,7 @@ def main() -> None:
 
     log("CLI imported")
     instrument(a.profile)
-    log("instrumented (workflows.run, coffea imported)")
+    log("instrumented (workflows.processing.periods, coffea imported)")
     try:
         app(
             [

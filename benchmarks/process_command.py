@@ -17,7 +17,7 @@ from pathlib import Path
 import _common as c
 
 from processors.schema import BRANCHES
-from workflows.cluster import default_workers
+from workflows.runtime.cluster import default_workers
 
 
 def main() -> None:

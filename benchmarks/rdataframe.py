@@ -144,8 +144,8 @@ def main() -> None:
     p = c.parser(__doc__, 3_000_000)
     a = p.parse_args()
     from processors.histograms import hcal_edges
-    from workflows.catalog import load_catalog
-    from workflows.cluster import default_workers
+    from workflows.processing.catalog import load_catalog
+    from workflows.runtime.cluster import default_workers
 
     directory, _ = c.simulate(a.data, a.events)
     files = c.files_of(directory)

@@ -16,7 +16,7 @@ import time
 
 import _common as c
 
-from workflows.cluster import default_workers
+from workflows.runtime.cluster import default_workers
 
 
 def simulate_once(data, events: int, jobs: int) -> tuple[float, float]:

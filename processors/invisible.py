@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from coffea.processor import ProcessorABC
 
+from processors.chunk_memory import release_previous_chunk
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
 from processors.histograms import PROCESS_CODES, add_counts, book, flat_index
-from processors.quantities import EventQuantities, read_columns, release_previous_chunk
+from processors.quantities import EventQuantities, read_columns
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT
 from processors.variations import NOMINAL, Variation

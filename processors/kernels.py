@@ -136,7 +136,7 @@ def warm_up() -> None:
 
     The first call of a numba function in a process costs about a second even from the
     cache (numba initialises its typing registries, which import scipy); a process that
-    forks workers calls this once so that no worker pays it (see workflows.cluster).
+    forks workers calls this once so that no worker pays it (see workflows.runtime.cluster).
     """
     ecal = np.zeros((1, 2, 6, 6), np.float32)
     _, _, fractions = shower_shape(ecal, np.zeros(1, np.int64), (3, 3))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,23 +20,6 @@ SEARCH_BRANCHES = (
 
 #: mc_process code for events without MC truth in the per-process cutflow.
 NO_TRUTH = -1
-
-
-def release_previous_chunk() -> None:
-    """Free what earlier chunks left in reference cycles; call at the start of a chunk.
-
-    Each chunk leaves cyclic garbage behind (uproot's file, tree and branch objects,
-    coffea's NanoEvents mapping) that holds the chunk's raw baskets and cached arrays;
-    only Python's rare full collections free it, so a worker's memory grows with the
-    number of chunks it has read (measured: 250 to 750 MB over 50 chunks of 100k
-    events) instead of staying set by the chunk size. A full collection per chunk keeps
-    it flat, but costs ~130 ms in a process whose imports the collector must scan; it
-    is done where the long-lived objects are frozen out of the scans (the local
-    cluster's workers, see workflows.worker_preload and workflows.cluster), where it
-    costs a few ms.
-    """
-    if gc.get_freeze_count():
-        gc.collect()
 
 
 def read_columns(events, with_truth: bool) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ import awkward as ak
 import numpy as np
 from coffea.processor import ProcessorABC
 
+from processors.chunk_memory import release_previous_chunk
 from processors.kernels import NEIGHBOURS, shower_shape
 from processors.schema import CALIBRATION_BIT
 
@@ -111,8 +112,6 @@ class ShowerReferenceProcessor(ProcessorABC):
         self.central_cell = tuple(central_cell)
 
     def process(self, events) -> dict:
-        from processors.quantities import release_previous_chunk
-
         release_previous_chunk()
         key = chunk_key(events.metadata)
         try:

@@ -39,7 +39,7 @@ def poll(condition: Callable[[], object], timeout: float, what: str, interval: f
 def simulate(catalog: Path, period: str, n_events: int, output: Path, seed: int = 1,
              block_events: int = 10_000, events_per_shard: int = 100_000, **signal_kw) -> list[Path]:
     """Simulated shards of ``period`` (clusters of ``block_events``, so chunks can be small)."""
-    from workflows.catalog import load_catalog
+    from workflows.processing.catalog import load_catalog
     from workflows.simulation.config import SimulationConfig
     from workflows.simulation.simulate import simulate_period
 
@@ -70,7 +70,7 @@ def summary(output: Path, period: str) -> dict:
 
 def same_results(a: Path, b: Path) -> None:
     """Two processed period directories hold identical counts and histograms."""
-    from workflows.results import read_period
+    from workflows.processing.results import read_period
 
     ra, rb = read_period(a), read_period(b)
     for key in ("cutflow", "regions", "cutflow_by_process", "variations", "failed", "complete",

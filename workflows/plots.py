@@ -87,7 +87,7 @@ def raw_plane(files: Sequence[Path], beam_energy: float, ecal_scale: float = 1.0
 
 def plot_sideband_fits(spectrum: hist.Hist, estimate, path: Path, title: str) -> Path:
     """Sideband spectrum, every fit, and the window the fits are extrapolated into."""
-    from workflows.background import SHAPES, _power_cdf
+    from workflows.stats.background import SHAPES, _power_cdf
 
     _style()
     fig, ax = plt.subplots()
@@ -150,7 +150,7 @@ def plot_exclusion(exclusion, path: Path, title: str) -> Path:
 
 def plot_y(exclusion, path: Path, title: str) -> Path:
     """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5."""
-    from workflows.exclusion import ALPHA_D, MASS_RATIO
+    from workflows.stats.exclusion import ALPHA_D, MASS_RATIO
 
     _style()
     fig, ax = plt.subplots()

@@ -2,7 +2,7 @@
 ``shared/SCHEMA.md``, with the physics of the beam, the detectors and the background
 processes documented in :mod:`.config`.
 
-Public API (imported lazily, so that ``workflows.simulation.command`` stays light):
+Public API (imported lazily, so that ``workflows.cli.simulate`` stays light):
 
 * :func:`simulate_period` -- write a period's shards, ``simulation.json``, and return a
   :class:`SimulationReport`;
@@ -13,7 +13,7 @@ Public API (imported lazily, so that ``workflows.simulation.command`` stays ligh
 
 Modules: config (numbers and sources), sampling (fast variates), beam, srd, ecal, hcal,
 veto, processes (true deposits per process), detector (cells), stream (blocks, trigger),
-writer (ROOT shards), expectations, simulate (the API), command (the CLI).
+writer (ROOT shards), expectations, simulate (the API); the command is workflows.cli.simulate.
 """
 
 from __future__ import annotations

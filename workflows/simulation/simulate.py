@@ -30,7 +30,7 @@ from .stream import (
 from .writer import Shard, ShardResult, mass_tag, plan_shards, remove_stale, write_shard
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workflows.catalog import Period
+    from workflows.processing.catalog import Period
 
 #: Signal runs start this many runs after the period's first background run.
 SIGNAL_RUN_OFFSET = 900
@@ -42,7 +42,7 @@ class SignalSpec:
 
     ``sample_fraction(n, rng)`` returns n values of x = E_A'/E0 (the A' energy fraction),
     e.g. ``lambda n, rng: sample_energy_fraction(mass, e0, n, rng)`` of
-    :mod:`workflows.aprime`. ``n_events`` counts written signal events (they passed the
+    :mod:`workflows.signal.aprime`. ``n_events`` counts written signal events (they passed the
     physics trigger); the report gives the trigger acceptance of the generated ones.
     Signal events get the period's pile-up like every physics trigger (and keep
     mc_process 6), so the efficiency measured on them includes the pile-up loss. The sample has its own calibration triggers (same prescale) and its

@@ -1,0 +1,115 @@
+"""``na64 demo``: the whole chain on built-in data.
+
+Simulate the seven run periods of ``datasets/`` (skipped when the files on disk come
+from the same settings), list them, picture the simulated plane, process them on a
+local Dask cluster (blinded, with the default systematic variations), measure the A'
+signal efficiencies, fit the background from the sidebands and set the expected limits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.rule import Rule
+
+from workflows.cli._common import CATALOG_HELP
+from workflows.cli._common import console as stdout
+
+if TYPE_CHECKING:
+    from workflows.stats.fit import FitReport
+
+
+def _simulated_already(directory: Path, n_events: int, seed: int) -> bool:
+    info = directory / "simulation.json"
+    if not info.exists():
+        return False
+    d = json.loads(info.read_text())
+    files_ok = all((directory / Path(f).name).exists() for f in d.get("files", []))
+    return d.get("seed") == seed and d.get("n_events") == n_events and files_ok
+
+
+def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), events: int = 200_000,
+             seed: int = 1, signal_events: int = 2000, console: Console | None = None) -> FitReport:
+    from workflows.cli.tables import (
+        background_table,
+        cutflow_table,
+        efficiency_table,
+        limits_table,
+        runs_table,
+        signal_limit_line,
+    )
+    from workflows.plots import plot_plane, raw_plane
+    from workflows.processing.catalog import load_catalog
+    from workflows.processing.periods import run_processing
+    from workflows.processing.results import read_period
+    from workflows.runtime.cluster import ClusterOptions, dask_client
+    from workflows.signal.efficiency import measure
+    from workflows.simulation import simulate_period
+    from workflows.stats.fit import fit_results
+
+    console = console or Console()
+    start = time.perf_counter()
+    periods = load_catalog(catalog, require_files=False)
+    console.print(Rule("1. simulate the run periods"))
+    for p in periods:
+        out = p.patterns()[0].parent
+        if _simulated_already(out, events, seed):
+            console.print(f"{p.name}: {events:,} simulated events already in {out}")
+            continue
+        report = simulate_period(p, events, out, seed=seed)
+        console.print(f"{p.name}: {report.n_events:,} events, EOT equivalent {report.eot_equivalent:.3g}, "
+                      f"pile-up {100 * report.pileup_probability:.1f}%, {len(report.files)} file(s)")
+    plots = results / "plots"
+    ref = next(p for p in periods if p.name == "2022") if any(p.name == "2022" for p in periods) else periods[0]
+    path = plot_plane(raw_plane(ref.resolve_files(), ref.beam.energy, ref.calibration.ecal_scale,
+                                ref.calibration.hcal_scale), ref.cuts,
+                      plots / f"simulated_plane_{ref.name}.png",
+                      f"Simulated {ref.name}: all physics triggers, before cuts", blinded=True,
+                      regions_of_papers=True)
+    console.print(f"picture of the simulated plane: {path}")
+
+    console.print(Rule("2. process on a local Dask cluster (blinded, with systematic variations)"))
+    variations = catalog / "variations.yaml" if (catalog / "variations.yaml").exists() else None
+    runs = run_processing(catalog, results, variations_file=variations)
+    for run in runs:
+        if run.summary.get("cutflow"):
+            console.print(cutflow_table(run.summary))
+    console.print(runs_table(runs))
+    for p in periods:
+        r = read_period(results / p.name)
+        plot_plane(r.hists["plane"][{"variation": "nominal"}], p.cuts, plots / f"plane_{p.name}.png",
+                   f"{p.name}: after all cuts ({'blinded' if r.blinded else 'unblinded'})",
+                   blinded=r.blinded, hcal_max=1.2 * p.beam.energy)
+    console.print(f"plane plots: {plots}/plane_<period>.png")
+
+    console.print(Rule("3. A' signal efficiency from simulated signal through the same processors"))
+    console.print(efficiency_table(measure(catalog, results, n_events=signal_events)))
+
+    console.print(Rule("4. background from the sidebands, workspace and expected limits"))
+
+    with dask_client(ClusterOptions()) as client:
+        report = fit_results(results, client=client)
+    console.print(background_table(report.backgrounds))
+    console.print(signal_limit_line(report))
+    if report.exclusion is not None:
+        console.print(limits_table(report.exclusion))
+    console.print(f"limits table: {results / 'limits.json'}; exclusion plots: "
+                  f"{plots / 'exclusion_epsilon.png'}, {plots / 'exclusion_y.png'}; "
+                  f"workspace: {results / 'workspace.json'}")
+    console.print(f"demo finished in {time.perf_counter() - start:.0f} s")
+    return report
+
+
+def demo_command(
+    events: int = typer.Option(200_000, "--events", "-n", help="Simulated events per run period."),
+    output: Path = typer.Option(Path("results"), "--output", "-o", help="Results directory."),
+    catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
+) -> None:
+    """The whole chain on built-in data: simulate the seven periods, process them on a local
+    Dask cluster, measure signal efficiencies, fit the sidebands, set expected limits, plot."""
+    run_demo(catalog, output, events, console=stdout)

@@ -1,0 +1,130 @@
+"""``na64 simulate``: the typer command of the fast simulation.
+
+Only typer is imported at module level: the whole CLI imports this module at start-up,
+numpy, uproot and the simulation itself are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+#: The A' sampler: x = E_A'/E0 from dsigma/dx, ``sample_energy_fraction(mass, e0, n, rng)``.
+APRIME_SAMPLER = ("workflows.signal.aprime", "sample_energy_fraction")
+
+
+def _aprime_sampler(mass: float, e0: float) -> Callable[[int, Any], Any]:
+    """sample_fraction(n, rng) for SignalSpec, from workflows.signal.aprime (if it exists)."""
+    import importlib
+
+    module, name = APRIME_SAMPLER
+    try:
+        sample_energy_fraction = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise typer.BadParameter(
+            f"A' signal generation is not available yet: {module}.{name} does not exist",
+            param_hint="--signal-mass") from None
+    return lambda n, rng: sample_energy_fraction(mass, e0, n, rng)
+
+
+def simulate_command(
+    period: Annotated[str, typer.Option(
+        "--period", "-p", help="Run period to simulate, by its catalog name (e.g. 2022).")],
+    events: Annotated[int, typer.Option(
+        "--events", "-n", min=0,
+        help="Background events to write (physics + calibration triggers).")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", file_okay=False,
+        help="Directory for the ROOT shards and simulation.json (earlier shards of the "
+             "same period there are replaced).")],
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same events.")] = 1,
+    catalog: Annotated[Path, typer.Option(
+        help="Catalog directory (or file) holding the period.")] = Path("datasets"),
+    events_per_shard: Annotated[int, typer.Option(
+        min=1, help="Events per ROOT file at most (a file never spans two runs).")] = 250_000,
+    truth: Annotated[bool, typer.Option(
+        "--truth/--no-truth",
+        help="Write the MC-truth branches mc_process and mc_emiss.")] = True,
+    jobs: Annotated[int, typer.Option(
+        min=1, help="Processes generating events in parallel (the events do not change).")] = 1,
+    signal_mass: Annotated[float | None, typer.Option(
+        min=0.0, help="Also write A' -> invisible events of this A' mass (GeV).")] = None,
+    signal_events: Annotated[int, typer.Option(
+        min=0, help="Number of A' signal events (with --signal-mass).")] = 0,
+) -> None:
+    """Write simulated NA64-style events of one run period as ROOT files.
+
+    The events follow shared/SCHEMA.md: physics triggers (in-time ECAL energy below
+    ~80 GeV: upstream interactions, electron showers, hadron electroproduction, dimuons,
+    beam hadrons and pile-up) and 10 % calibration triggers (unbiased beam electrons,
+    each standing for 1000 electrons on target). The period's beam energy, intensity
+    (pile-up) and energy calibration come from its catalog. Point the catalog's
+    files: at OUTPUT to analyse the result.
+
+    Example: na64 simulate --period 2022 --events 200000 --output datasets/data/2022
+
+    With --signal-mass M --signal-events N it also writes N A' -> invisible events
+    (mc_process 6, with their own calibration triggers) in separate files, the A' energy
+    drawn from dsigma/dx of workflows.signal.aprime.
+    """
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from workflows.processing.catalog import CatalogError, load_catalog
+    from workflows.simulation.simulate import SignalSpec, simulate_period
+
+    console = Console()
+    start = time.perf_counter()
+    if signal_mass is None and signal_events:
+        raise typer.BadParameter("--signal-events needs --signal-mass", param_hint="--signal-events")
+    try:
+        (p,) = load_catalog(catalog, periods=[period], require_files=False)
+    except CatalogError as e:
+        console.print(f"[red]error[/]: {e}")
+        raise typer.Exit(2) from None
+    signal = None
+    if signal_mass is not None:
+        if signal_events <= 0:
+            raise typer.BadParameter("give the number of signal events (> 0)",
+                                     param_hint="--signal-events")
+        signal = SignalSpec(signal_mass, signal_events, _aprime_sampler(signal_mass, p.beam.energy))
+    report = simulate_period(p, events, output, seed=seed, events_per_shard=events_per_shard,
+                             truth=truth, signal=signal, jobs=jobs)
+    wall = time.perf_counter() - start
+
+    table = Table(title=f"na64 simulate: period {p.name}, {p.beam.energy:g} GeV e-",
+                  show_header=True, header_style="bold")
+    table.add_column("physics-trigger process")
+    table.add_column("events", justify="right")
+    table.add_column("share", justify="right")
+    n_phys = sum(report.physics_events.values())
+    for name, k in report.physics_events.items():
+        table.add_row(name, f"{k:,}", f"{k / n_phys:.1%}" if n_phys else "-")
+    table.add_row("calibration trigger", f"{report.calibration_events:,}", "", style="dim")
+    console.print(table)
+    total = report.n_events + (report.signal["written_events"] if report.signal else 0)
+    console.print(
+        f"{len(report.files)} file(s) in {report.output}  |  equivalent EOT "
+        f"{report.eot_equivalent:.3g}  |  pile-up {report.pileup_probability:.1%}  |  "
+        f"expected box background {report.expected_box_background['total']:.2g}")
+    if report.signal:
+        s = report.signal
+        console.print(f"A' signal (m = {s['mass']:g} GeV): {s['signal_events']:,} events "
+                      f"(+{s['calibration_events']:,} calibration), trigger acceptance "
+                      f"{s['trigger_acceptance']:.3f}")
+    console.print(f"{total:,} events in {wall:.2f} s ({total / wall:,.0f} events/s)")
+
+
+def _unwrap(doc: str) -> str:
+    """Join the lines of each paragraph: typer keeps single line breaks of the help text."""
+    import inspect
+
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+simulate_command.__doc__ = _unwrap(simulate_command.__doc__ or "")

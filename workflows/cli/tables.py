@@ -1,0 +1,132 @@
+"""Rich tables for the terminal: only the command line prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from processors.cuts import Thresholds, describe_chain
+
+if TYPE_CHECKING:
+    from workflows.processing.catalog import Period
+    from workflows.processing.period import PeriodRun
+    from workflows.signal.efficiency import EfficiencyTable
+    from workflows.stats.exclusion import Exclusion
+    from workflows.stats.fit import FitReport, PeriodBackground
+
+
+def cutflow_table(summary: dict) -> Table:
+    """The nominal cutflow of a period, with each cut's condition and its efficiency."""
+    blinded = summary.get("blinded", True)
+    title = f"Cutflow {summary['period']} ({'blinded' if blinded else 'UNBLINDED'})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("cut")
+    table.add_column("condition")
+    table.add_column("events", justify="right")
+    table.add_column("eff. [%]", justify="right")
+    conditions = dict(describe_chain(Thresholds(**summary["thresholds"]), summary["beam_energy"]))
+    previous = None
+    for entry in summary["cutflow"]:
+        n = entry["events"]
+        eff = "" if previous in (None, 0) else f"{100.0 * n / previous:.2f}"
+        table.add_row(entry["cut"], conditions.get(entry["cut"], "physics trigger, not calibration"),
+                      f"{n:,}", eff)
+        previous = n
+    r = summary["regions"]
+    table.caption = (f"sideband A: {r['A']:,}   sideband C: {r['C']:,}   signal box: "
+                     + ("blinded" if r["box"] is None else f"{r['box']:,}"))
+    return table
+
+
+def runs_table(runs: Sequence[PeriodRun]) -> Table:
+    """One row per period: what was done, events, chunks, failures, speed."""
+    table = Table(title="Processing", title_justify="left")
+    for col, justify in (("period", "left"), ("status", "left"), ("events", "right"),
+                         ("chunks", "right"), ("failed\nchunks", "right"), ("failed\nfiles", "right"),
+                         ("events/s", "right"), ("s", "right")):
+        table.add_column(col, justify=justify)
+    for r in runs:
+        status = r.status if r.complete else f"[yellow]{r.status}\n(incomplete)[/]"
+        rate = f"{r.rate:,.0f}" if r.events and r.status == "processed" else "-"
+        table.add_row(r.period, status, f"{r.events:,}", str(r.chunks), str(r.failed_chunks),
+                      str(r.failed_files), rate, f"{r.seconds:.1f}")
+    failed = [r for r in runs if r.message and not r.complete]
+    if failed:
+        table.caption = "\n".join(f"{r.period}: {r.message}" for r in failed)
+    return table
+
+
+def datasets_table(rows: Sequence[tuple[Period, int | None]]) -> Table:
+    """One row per period: beam, exposure, files and events found (``?``: unreadable)."""
+    table = Table(title="Run periods", title_justify="left")
+    for col, justify in (("period", "left"), ("beam", "left"), ("EOT", "right"),
+                         ("files", "right"), ("events", "right"), ("catalog", "left")):
+        table.add_column(col, justify=justify)
+    for p, events in rows:
+        table.add_row(p.name, f"{p.beam.particle} {p.beam.energy:g} GeV", f"{p.eot:.3g}",
+                      str(len(p.resolve_files())), f"{events:,}" if events is not None else "?",
+                      str(p.source))
+    return table
+
+
+def background_table(backgrounds: Sequence[PeriodBackground]) -> Table:
+    """Sideband counts and the box background extrapolated from C and A, per period."""
+    import math
+
+    table = Table(title="Background in the signal box, from the sidebands", title_justify="left")
+    for col in ("period", "EOT", "A", "C", "from C", "from A", "total", "observed"):
+        table.add_column(col, justify="left" if col == "period" else "right")
+    for b in backgrounds:
+        c, a = b.estimates["C"], b.estimates["A"]
+        table.add_row(b.period, f"{b.eot:.3g}", str(b.a_observed), str(b.c_observed),
+                      f"{c.central:.3g} ± {c.error:.2g}", f"{a.central:.3g} ± {a.error:.2g}",
+                      f"{b.background:.3g} ± {b.error:.2g}",
+                      "blinded" if b.box_observed is None else str(b.box_observed))
+    total_b = sum(b.background for b in backgrounds)
+    total_e = math.sqrt(sum(b.error**2 for b in backgrounds))
+    table.caption = f"total expected background: {total_b:.3g} ± {total_e:.2g} events"
+    return table
+
+
+def limits_table(exclusion: Exclusion, every: int = 3) -> Table:
+    """epsilon_90 (expected band, observed) and y_90 at every ``every``-th mass."""
+    from workflows.stats.exclusion import ALPHA_D
+
+    blinded = exclusion.eps_observed is None
+    table = Table(title=f"{int(round(100 * exclusion.cl))}% CL limits ({exclusion.model} model, "
+                        f"{exclusion.method}{', expected only' if blinded else ''})", title_justify="left")
+    for col in ("m_A' [MeV]", "A' events (eps=1e-4)", "eps90 expected", "-1s / +1s",
+                *(() if blinded else ("eps90 observed",)), *(f"y90 aD={a}" for a in ALPHA_D)):
+        table.add_column(col, justify="right")
+    eps_exp = exclusion.eps_expected
+    eps_ref = eps_exp[2] if blinded else exclusion.eps_observed
+    for i in range(0, len(exclusion.masses), every):
+        row = [f"{1e3 * exclusion.masses[i]:.3g}", f"{exclusion.signal[i]:.3g}", f"{eps_exp[2, i]:.3g}",
+               f"{eps_exp[1, i]:.2g} / {eps_exp[3, i]:.2g}"]
+        if not blinded:
+            row.append(f"{exclusion.eps_observed[i]:.3g}")
+        row += [f"{exclusion.y(eps_ref[i], a):.2g}" for a in ALPHA_D]
+        table.add_row(*row)
+    return table
+
+
+def signal_limit_line(report: FitReport) -> str:
+    """The limit on the number of A' events in the box, one line."""
+    n90 = report.signal_limit
+    band = ", ".join(f"{x:.3g}" for x in n90.expected or ())
+    what = "blinded, expected only: " if report.blinded else f"observed {n90.observed:.3g}, "
+    return (f"{int(round(report.cl * 100))}% CL upper limit on A' events in the box ({n90.method}): "
+            f"{what}expected [-2s, -1s, median, +1s, +2s] = [{band}]")
+
+
+def efficiency_table(table: EfficiencyTable) -> Table:
+    """Signal efficiency per period (rows) and A' mass (columns)."""
+    out = Table(title="A' signal efficiency (box after all cuts / generated)", title_justify="left")
+    out.add_column("period")
+    for m in table.masses:
+        out.add_column(f"{1e3 * m:g} MeV", justify="right")
+    for period, values in table.efficiency.items():
+        out.add_row(period, *(f"{v:.3f}" for v in values))
+    return out

@@ -1,0 +1,208 @@
+"""Run-period catalogs: one YAML file per period in ``datasets/``.
+
+A catalog names the period, its beam, its exposure (electrons on target) and its
+files (paths or globs, relative to the catalog file or absolute); optionally the
+threshold overrides of the selection (``cuts:``), the energy calibration and the
+HCAL modules that enter E_HCAL. Everything is validated before any work starts:
+a bad catalog raises :class:`CatalogError` naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from processors.cuts import Thresholds
+from processors.errors import ConfigurationError
+
+
+class CatalogError(ConfigurationError):
+    """A catalog (or any configuration file) that cannot be used, and why."""
+
+
+class Beam(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    particle: Literal["e-", "e+"] = Field(description="beam particle")
+    energy: float = Field(gt=0, description="nominal beam energy, GeV")
+    intensity: float | None = Field(
+        None, gt=0, description="mean beam intensity, particles per SPS spill (drives pile-up)"
+    )
+
+
+class Calibration(BaseModel):
+    """Residual energy scales of the period: E = scale x (sum of calibrated cells)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ecal_scale: float = Field(1.0, gt=0)
+    hcal_scale: float = Field(1.0, gt=0)
+
+
+class Period(BaseModel):
+    """One run period, as its catalog file states it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    beam: Beam
+    eot: float = Field(gt=0, description="electrons on target of the period")
+    files: list[str] = Field(min_length=1)
+    cuts: Thresholds = Field(default_factory=Thresholds)
+    calibration: Calibration = Field(default_factory=Calibration)
+    hcal_modules: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1)
+    reference_events: int = Field(
+        20000, gt=0,
+        description="calibration-trigger electrons used for the shower-shape reference",
+    )
+    description: str = ""
+    #: Directory of the catalog file; relative ``files`` entries resolve against it.
+    base_dir: Path = Field(Path("."), exclude=True)
+    #: The catalog file itself, for messages.
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("hcal_modules")
+    @classmethod
+    def _modules_exist(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [m for m in v if not 0 <= m < 4]
+        if bad:
+            raise ValueError(f"HCAL modules are numbered 0-3, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"HCAL modules listed twice: {list(v)}")
+        return tuple(sorted(v))
+
+    def patterns(self) -> list[Path]:
+        """The ``files`` entries as absolute paths or globs."""
+        return [p if (p := Path(f).expanduser()).is_absolute() else self.base_dir / p
+                for f in self.files]
+
+    def resolve_files(self) -> list[Path]:
+        """Files matching the catalog's entries, sorted and without repeats."""
+        found: dict[str, Path] = {}
+        for pattern in self.patterns():
+            text = str(pattern)
+            matches = glob.glob(text) if glob.has_magic(text) else [text] if pattern.exists() else []
+            for m in sorted(matches):
+                found.setdefault(str(Path(m).resolve()), Path(m).resolve())
+        return [found[k] for k in sorted(found)]
+
+    def missing_entries(self) -> list[str]:
+        """Catalog ``files`` entries that match nothing on disk."""
+        missing = []
+        for entry, pattern in zip(self.files, self.patterns(), strict=True):
+            text = str(pattern)
+            if not (glob.glob(text) if glob.has_magic(text) else pattern.exists()):
+                missing.append(entry)
+        return missing
+
+
+def _key_path(loc: Iterable[int | str]) -> str:
+    return ".".join(str(p) for p in loc) or "<top level>"
+
+
+def format_validation_error(path: Path, err: ValidationError) -> str:
+    """One line per problem: ``FILE: key 'a.b': message (got value)``."""
+    lines = []
+    for e in err.errors():
+        key = _key_path(e["loc"])
+        got = e.get("input")
+        detail = e["msg"]
+        if e["type"] == "extra_forbidden":
+            detail = "unknown key"
+        elif e["type"] == "missing":
+            detail = "required key is missing"
+        shown = "" if e["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{path}: key '{key}': {detail}{shown}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML mapping, raising :class:`CatalogError` with the file named."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise CatalogError(f"{path}: cannot be read: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise CatalogError(f"{path}: is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: must hold a YAML mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_period(path: Path | str) -> Period:
+    """Load and validate one catalog file."""
+    path = Path(path)
+    data = load_yaml(path)
+    if "name" in data and not isinstance(data["name"], str):
+        data["name"] = str(data["name"])  # YAML reads `name: 2022` as an integer
+    try:
+        return Period.model_validate({**data, "base_dir": path.parent.resolve(), "source": path})
+    except ValidationError as e:
+        raise CatalogError(format_validation_error(path, e)) from None
+
+
+def catalog_files(catalog: Path | str) -> list[Path]:
+    """The period catalogs in a directory (``*.yaml``/``*.yml``), or a single file."""
+    catalog = Path(catalog)
+    if catalog.is_file():
+        return [catalog]
+    if not catalog.is_dir():
+        raise CatalogError(f"{catalog}: no such catalog directory or file")
+    files = sorted([*catalog.glob("*.yaml"), *catalog.glob("*.yml")])
+    # The default variations file lives beside the catalogs but is not a period.
+    files = [f for f in files if not f.stem.startswith("variations")]
+    if not files:
+        raise CatalogError(f"{catalog}: holds no period catalogs (*.yaml)")
+    return files
+
+
+def load_catalog(
+    catalog: Path | str,
+    periods: Iterable[str] | None = None,
+    require_files: bool = True,
+) -> list[Period]:
+    """Load every period of a catalog directory, validated, in name order.
+
+    All problems of all files are collected and raised together, so that one run
+    shows everything that must be fixed. ``periods`` selects by name (unknown names
+    are an error); ``require_files`` refuses entries that match no file on disk.
+    """
+    errors: list[str] = []
+    loaded: list[Period] = []
+    seen: dict[str, Path] = {}
+    for path in catalog_files(catalog):
+        try:
+            period = load_period(path)
+        except CatalogError as e:
+            errors.append(str(e))
+            continue
+        if period.name in seen:
+            errors.append(
+                f"{path}: key 'name': period '{period.name}' is already defined in {seen[period.name]}"
+            )
+            continue
+        seen[period.name] = path
+        loaded.append(period)
+    if periods is not None:
+        wanted = list(dict.fromkeys(periods))
+        unknown = [p for p in wanted if p not in seen]
+        if unknown:
+            errors.append(
+                f"{catalog}: no period named {', '.join(map(repr, unknown))} "
+                f"(known: {', '.join(sorted(seen)) or 'none'})"
+            )
+        loaded = [p for p in loaded if p.name in wanted]
+    if require_files:
+        for period in loaded:
+            for entry in period.missing_entries():
+                errors.append(f"{period.source}: key 'files': '{entry}' matches no file")
+    if errors:
+        raise CatalogError("\n".join(errors))
+    return sorted(loaded, key=lambda p: p.name)

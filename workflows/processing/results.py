@@ -1,0 +1,111 @@
+"""What a processed period leaves on disk, and how to read it back.
+
+``<output>/<period>/``
+    ``summary.json``          cutflow, regions, variations, failed files, bookkeeping
+    ``histograms.json.gz``    every histogram, in hist's (uhi) JSON serialisation
+    ``shower_reference.json`` the data-driven shower shape the chi2 used
+    ``provenance.json``       what produced the outputs (see :mod:`workflows.processing.provenance`)
+
+Files are written to a temporary name and renamed, and ``summary.json`` is written
+last: a period directory never holds a summary that looks complete without the
+outputs it describes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import hist
+
+from processors.errors import InputError
+
+SUMMARY = "summary.json"
+HISTOGRAMS = "histograms.json.gz"
+REFERENCE = "shower_reference.json"
+PROVENANCE = "provenance.json"
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_atomic(path, (json.dumps(data, indent=1, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_histograms(path: Path, hists: dict[str, hist.Hist]) -> None:
+    """All histograms of a period as one gzipped uhi-JSON document."""
+    import uhi.io.json
+    from hist import serialization
+
+    doc = {name: serialization.to_uhi(h) for name, h in hists.items()}
+    text = json.dumps(doc, default=uhi.io.json.default)
+    write_atomic(path, gzip.compress(text.encode(), compresslevel=6))
+
+
+def read_histograms(path: Path) -> dict[str, hist.Hist]:
+    import uhi.io.json
+    from hist import serialization
+
+    doc = json.loads(gzip.decompress(Path(path).read_bytes()), object_hook=uhi.io.json.object_hook)
+    return {name: hist.Hist(serialization.from_uhi(d)) for name, d in doc.items()}
+
+
+@dataclass
+class PeriodResult:
+    """A processed period, read back for the fit and for plots."""
+
+    name: str
+    directory: Path
+    summary: dict
+    hists: dict[str, hist.Hist]
+
+    @property
+    def blinded(self) -> bool:
+        return bool(self.summary["blinded"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.summary.get("complete", False))
+
+
+def read_period(directory: Path) -> PeriodResult:
+    directory = Path(directory)
+    summary_path = directory / SUMMARY
+    if not summary_path.exists():
+        raise InputError(f"{directory}: no {SUMMARY}; the period was not processed (or not to the end)")
+    summary = read_json(summary_path)
+    return PeriodResult(summary["period"], directory, summary, read_histograms(directory / HISTOGRAMS))
+
+
+def read_results(results: Path) -> list[PeriodResult]:
+    """Every processed period below ``results``, in name order."""
+    results = Path(results)
+    dirs = sorted(p.parent for p in results.glob(f"*/{SUMMARY}"))
+    if not dirs:
+        raise InputError(f"{results}: holds no processed periods (no */{SUMMARY})")
+    return [read_period(d) for d in dirs]

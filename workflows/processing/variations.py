@@ -1,0 +1,185 @@
+"""Systematic variations from a YAML file, evaluated in the same pass as the nominal.
+
+Two kinds of entries, each giving ``NAME_up`` and/or ``NAME_down``:
+
+``energy_scale``
+    relative shifts of the ECAL and/or HCAL energy scale (``ecal: 0.01`` is +-1 %),
+    for all periods or only the listed ones;
+``cut``
+    another value of any numeric threshold of the chain or of the regions
+    (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or a
+    symmetric additive ``delta`` around each period's nominal value.
+
+A variation that does not apply to a period (``periods:`` does not list it) is
+evaluated there as the nominal, so every period carries the same variation names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from processors.cuts import Thresholds
+from processors.variations import NOMINAL, Variation, nominal
+from workflows.processing.catalog import CatalogError, Period, format_validation_error, load_yaml
+
+#: Thresholds a cut variation may change (numbers only; the central cell is geometry).
+VARIABLE_THRESHOLDS = tuple(
+    name for name, f in Thresholds.model_fields.items() if name != "ecal_central_cell"
+)
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    periods: list[str] | None = Field(None, description="only these periods (default: all)")
+    description: str = ""
+
+    def applies_to(self, period: str) -> bool:
+        return self.periods is None or period in self.periods
+
+
+class EnergyScale(_Entry):
+    kind: Literal["energy_scale"]
+    ecal: float = Field(0.0, ge=0, lt=1, description="relative ECAL scale shift, e.g. 0.01")
+    hcal: float = Field(0.0, ge=0, lt=1, description="relative HCAL scale shift")
+
+    @model_validator(mode="after")
+    def _something(self) -> EnergyScale:
+        if self.ecal == 0 and self.hcal == 0:
+            raise ValueError("an energy_scale variation needs a non-zero 'ecal' or 'hcal' shift")
+        return self
+
+    def shifted(self, base: Thresholds, direction: int) -> Variation:
+        return Variation("", base, 1.0 + direction * self.ecal, 1.0 + direction * self.hcal)
+
+
+class CutShift(_Entry):
+    kind: Literal["cut"]
+    threshold: str
+    up: float | None = None
+    down: float | None = None
+    delta: float | None = Field(None, gt=0)
+
+    @field_validator("threshold")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in VARIABLE_THRESHOLDS:
+            raise ValueError(f"unknown threshold '{v}' (one of: {', '.join(VARIABLE_THRESHOLDS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _values(self) -> CutShift:
+        if self.delta is not None and (self.up is not None or self.down is not None):
+            raise ValueError("give either 'delta' or 'up'/'down', not both")
+        if self.delta is None and self.up is None and self.down is None:
+            raise ValueError("a cut variation needs 'up', 'down' or 'delta'")
+        return self
+
+    def value(self, base: Thresholds, direction: int) -> float | None:
+        if self.delta is not None:
+            nominal_value = getattr(base, self.threshold)
+            if self.threshold == "sideband_c_ecal_min" and nominal_value is None:
+                nominal_value = base.c_ecal_min
+            if self.threshold == "sideband_a_hcal_min" and nominal_value is None:
+                nominal_value = base.a_hcal_min
+            return nominal_value + direction * self.delta
+        return self.up if direction > 0 else self.down
+
+    def shifted(self, base: Thresholds, direction: int) -> Variation | None:
+        v = self.value(base, direction)
+        if v is None:
+            return None
+        data = base.model_dump()
+        data[self.threshold] = int(v) if self.threshold == "straw_tracks" else v
+        return Variation("", Thresholds(**data))
+
+
+Entry = Annotated[EnergyScale | CutShift, Field(discriminator="kind")]
+
+
+class VariationsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variations: dict[str, Entry] = Field(min_length=1)
+
+    @field_validator("variations")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        for name in v:
+            if name == NOMINAL or not name.replace("_", "").isalnum():
+                raise ValueError(f"'{name}' is not a usable variation name (letters, digits, _)")
+        return v
+
+
+class VariationSet:
+    """A validated variations file, expanded per period."""
+
+    def __init__(self, path: Path, spec: VariationsFile, text: str):
+        self.path = path
+        self.spec = spec
+        self._sha = hashlib.sha256(text.encode()).hexdigest()
+
+    def names(self) -> list[str]:
+        out = []
+        for name, entry in self.spec.variations.items():
+            for direction, suffix in ((1, "up"), (-1, "down")):
+                if entry.shifted(Thresholds(), direction) is not None:
+                    out.append(f"{name}_{suffix}")
+        return out
+
+    def for_period(self, period: Period) -> list[Variation]:
+        """Nominal first, then every ``NAME_up``/``NAME_down`` (nominal where not applicable)."""
+        base = period.cuts
+        out = [nominal(base)]
+        for name, entry in self.spec.variations.items():
+            for direction, suffix in ((1, "up"), (-1, "down")):
+                shifted = entry.shifted(base, direction)
+                if shifted is None:
+                    continue
+                if not entry.applies_to(period.name):
+                    shifted = Variation("", base)
+                out.append(Variation(f"{name}_{suffix}", shifted.thresholds, shifted.ecal_factor,
+                                     shifted.hcal_factor))
+        return out
+
+    def provenance(self) -> dict:
+        return {"path": str(self.path), "sha256": self._sha,
+                "variations": self.spec.model_dump(mode="json")["variations"]}
+
+
+def load_variations(path: Path | str, periods: Sequence[Period] | Sequence[str] = ()) -> VariationSet:
+    """Read and validate a variations file; every problem names the file and the key."""
+    path = Path(path)
+    data = load_yaml(path)
+    try:
+        spec = VariationsFile.model_validate(data)
+    except ValidationError as e:
+        raise CatalogError(format_validation_error(path, e)) from None
+    vset = VariationSet(path, spec, path.read_text())
+    problems = []
+    names = [p if isinstance(p, str) else p.name for p in periods]
+    for name, entry in spec.variations.items():
+        for p in entry.periods or []:
+            if names and p not in names:
+                problems.append(f"{path}: key 'variations.{name}.periods': no period named '{p}'"
+                                f" in the catalog (known: {', '.join(names)})")
+    # Every shifted threshold set must be a valid one for every period's nominal cuts.
+    for period in [p for p in periods if not isinstance(p, str)] or [None]:
+        base = period.cuts if period is not None else Thresholds()
+        for name, entry in spec.variations.items():
+            for direction, suffix in ((1, "up"), (-1, "down")):
+                try:
+                    entry.shifted(base, direction)
+                except ValidationError as e:
+                    detail = "; ".join(err["msg"] for err in e.errors())
+                    where = f" for period {period.name}" if period is not None else ""
+                    problems.append(f"{path}: key 'variations.{name}': {suffix} value is not a valid"
+                                    f" threshold{where}: {detail}")
+    if problems:
+        raise CatalogError("\n".join(dict.fromkeys(problems)))
+    return vset

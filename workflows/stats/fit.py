@@ -1,0 +1,265 @@
+"""``na64 fit``: from processed periods to the background table, the workspace and limits.
+
+1. For each processed period, the box background is extrapolated from sidebands C
+   (E_ECAL spectrum) and A (E_HCAL spectrum) (:mod:`workflows.stats.background`), with one
+   plot per sideband.
+2. The periods become the bins of one HistFactory model (:mod:`workflows.stats.model`):
+   box with signal and background, sidebands A and C constraining the background.
+3. CLs upper limits (:mod:`workflows.stats.limits`). Without a signal model the POI is the
+   total number of signal events, shared among periods in proportion to their EOT
+   (a model-independent limit: 2.3 events at 90 % CL for an empty box). With the A'
+   model (:mod:`workflows.stats.exclusion`) the signal is EOT x efficiency x yield per EOT.
+
+Blinded results give expected limits only (the box data are the background expectation).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from processors.cuts import Thresholds
+from processors.errors import StatisticsError
+from workflows.processing.results import PeriodResult, read_results, write_json
+from workflows.stats.background import SidebandEstimate, estimate_box_background
+
+if TYPE_CHECKING:
+    from workflows.stats.exclusion import Exclusion
+    from workflows.stats.limits import LimitResult
+
+log = logging.getLogger(__name__)
+
+#: Version of the ``limits.json`` layout written by :meth:`FitReport.to_json`.
+FIT_REPORT_VERSION = 1
+
+
+class FitError(StatisticsError):
+    """The fit cannot be done with these inputs (the message says why)."""
+
+    exit_code = 2
+
+
+@dataclass
+class PeriodBackground:
+    """Sideband counts and the extrapolated box background of one period."""
+
+    period: str
+    eot: float
+    blinded: bool
+    box_observed: int | None
+    a_observed: int
+    c_observed: int
+    estimates: dict[str, SidebandEstimate]
+
+    @property
+    def background(self) -> float:
+        return sum(e.central for e in self.estimates.values())
+
+    @property
+    def error(self) -> float:
+        return math.hypot(*(e.error for e in self.estimates.values()))
+
+    @property
+    def syst_error(self) -> float:
+        return math.hypot(*(e.syst_error for e in self.estimates.values()))
+
+    def to_json(self) -> dict:
+        return {
+            "period": self.period, "eot": self.eot, "blinded": self.blinded,
+            "box_observed": self.box_observed, "A": self.a_observed, "C": self.c_observed,
+            "background": self.background, "background_error": self.error,
+            "sidebands": {k: e.to_json() for k, e in self.estimates.items()},
+        }
+
+
+def period_background(result: PeriodResult, plots: Path | None = None) -> PeriodBackground:
+    """Extrapolate one period's sidebands into its box (and plot the fits)."""
+    s = result.summary
+    thresholds = Thresholds(**s["thresholds"])
+    estimates = estimate_box_background(result.hists, thresholds, s["beam_energy"])
+    if plots is not None:
+        from workflows.plots import plot_sideband_fits
+
+        spectra = {"C": result.hists["ecal_sideband_c"], "A": result.hists["hcal_sideband_a"]}
+        for name, est in estimates.items():
+            plot_sideband_fits(spectra[name][{"variation": "nominal"}], est,
+                               plots / f"sideband_{name}_{result.name}.png",
+                               f"{result.name}: sideband {name} extrapolated into the box")
+    r = s["regions"]
+    return PeriodBackground(result.name, float(s["eot"]), result.blinded, r["box"], int(r["A"]),
+                            int(r["C"]), estimates)
+
+
+def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list:
+    """One :class:`workflows.stats.model.PeriodInputs` per period."""
+    from workflows.stats.model import PeriodInputs
+
+    return [
+        PeriodInputs(
+            name=b.period, eot=b.eot, background=b.background,
+            # With sideband counts in the model, only the extrapolation (systematic) error
+            # enters as a nuisance; the sideband statistics come from the Poisson terms.
+            background_error=b.syst_error if (b.a_observed + b.c_observed) else b.error,
+            signal=signal[b.period], box_observed=b.box_observed,
+            a_observed=b.a_observed, c_observed=b.c_observed,
+        )
+        for b in backgrounds
+    ]
+
+
+def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
+    periods = read_results(results)
+    if unblind:
+        blinded = [p.name for p in periods if p.blinded]
+        if blinded:
+            raise FitError(f"periods {', '.join(blinded)} were processed blinded; "
+                           "run `na64 process --unblind` first to fit the observed box")
+    incomplete = [p.name for p in periods if not p.complete]
+    if incomplete:
+        log.warning("periods %s are incomplete (see 'failed' in their summary.json)",
+                    ", ".join(incomplete))
+    return periods
+
+
+@dataclass
+class FitReport:
+    """What ``na64 fit`` found: backgrounds, the limit on the signal count, the exclusion.
+
+    :meth:`to_json` is the ``limits.json`` document (``schema_version`` =
+    :data:`FIT_REPORT_VERSION`).
+    """
+
+    blinded: bool
+    cl: float
+    backgrounds: list[PeriodBackground]
+    signal_limit: LimitResult
+    workspace: Path
+    exclusion: Exclusion | None = None
+    efficiency_file: Path | None = None
+    efficiency_at_masses: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def background(self) -> float:
+        return sum(b.background for b in self.backgrounds)
+
+    @property
+    def background_error(self) -> float:
+        return math.sqrt(sum(b.error**2 for b in self.backgrounds))
+
+    @property
+    def observed(self) -> int | None:
+        if self.blinded:
+            return None
+        return sum(int(b.box_observed or 0) for b in self.backgrounds)
+
+    @property
+    def total_eot(self) -> float:
+        return sum(b.eot for b in self.backgrounds)
+
+    def to_json(self) -> dict[str, Any]:
+        n90 = self.signal_limit
+        out: dict[str, Any] = {
+            "schema_version": FIT_REPORT_VERSION,
+            "blinded": self.blinded, "cl": self.cl,
+            "background": {"total": self.background, "error": self.background_error},
+            "observed_box": self.observed,
+            "signal_events_limit": {"method": n90.method, "expected": list(n90.expected or ()),
+                                    "observed": None if self.blinded else n90.observed},
+            "workspace": str(self.workspace),
+            "periods": [b.to_json() for b in self.backgrounds],
+        }
+        if self.exclusion is not None:
+            out["exclusion"] = {"model": self.exclusion.model, "method": self.exclusion.method,
+                                "efficiency": str(self.efficiency_file),
+                                "masses": self.exclusion.table()}
+            out["efficiency_at_masses"] = self.efficiency_at_masses
+        return out
+
+
+def fit_results(
+    results: Path,
+    output: Path | None = None,
+    unblind: bool = False,
+    cl: float = 0.9,
+    method: str = "auto",
+    client=None,
+    ntoys: int = 500,
+    efficiency: Path | None = None,
+    model: str = "merged",
+    n_masses: int = 30,
+) -> FitReport:
+    """Background table, workspace, limit on the signal count and, with a signal
+    efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
+    and the plots are written below ``output`` (default: ``results``)."""
+    import numpy as np
+
+    from workflows.plots import plot_exclusion, plot_y
+    from workflows.signal.efficiency import EFFICIENCY_FILE, EfficiencyTable
+    from workflows.stats.exclusion import (
+        PeriodSignal,
+        mass_grid,
+        merged_counting_workspace,
+        merged_exclusion,
+        multibin_exclusion,
+        signal_rel_error,
+    )
+    from workflows.stats.limits import upper_limit
+    from workflows.stats.model import build_workspace, write_workspace
+
+    if model not in ("merged", "multibin"):
+        raise FitError(f"unknown model {model!r}: use 'merged' or 'multibin'")
+    results = Path(results)
+    output = Path(output or results)
+    periods = load_for_fit(results, unblind)
+    plots = output / "plots"
+    backgrounds = [period_background(p, plots) for p in periods]
+    if not unblind:
+        for b in backgrounds:
+            b.box_observed = None
+
+    # The multi-period HistFactory workspace (signal shared by EOT), for anyone to refit.
+    total_eot = sum(b.eot for b in backgrounds)
+    shares = {b.period: b.eot / total_eot for b in backgrounds}
+    ws_path = write_workspace(build_workspace(model_inputs(backgrounds, shares)), output / "workspace.json")
+
+    # Limit on the number of signal events: the simplified (merged) counting model.
+    background = sum(b.background for b in backgrounds)
+    background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
+    observed = None if not unblind else sum(int(b.box_observed) for b in backgrounds)
+    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
+                      cl=cl, method=method, client=client, ntoys=ntoys)
+    report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
+                       workspace=ws_path)
+
+    eff_path = Path(efficiency) if efficiency else results / EFFICIENCY_FILE
+    if eff_path.exists():
+        table = EfficiencyTable.read(eff_path)
+        masses = mass_grid(n_masses)
+        missing = [b.period for b in backgrounds if b.period not in table.efficiency]
+        if missing:
+            raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
+        signals = [PeriodSignal(p.name, float(p.summary["eot"]), float(p.summary["beam_energy"]),
+                                float(p.summary["thresholds"]["box_ecal_max"]), table.at(p.name, masses))
+                   for p in periods]
+        if model == "merged":
+            exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
+                                            cl=cl, limit=n90)
+        else:
+            exclusion = multibin_exclusion(masses, signals, lambda sig: model_inputs(backgrounds, sig),
+                                           blinded=not unblind, cl=cl, method=method, client=client)
+        tag = "expected" if not unblind else "observed"
+        plot_exclusion(exclusion, plots / "exclusion_epsilon.png",
+                       f"NA64-style A' -> invisible, {len(backgrounds)} periods, {total_eot:.3g} EOT ({tag})")
+        plot_y(exclusion, plots / "exclusion_y.png", f"Light dark matter, {total_eot:.3g} EOT ({tag})")
+        report.exclusion = exclusion
+        report.efficiency_file = eff_path
+        report.efficiency_at_masses = {
+            b.period: [float(x) for x in np.round(table.at(b.period, masses), 4)] for b in backgrounds}
+    else:
+        log.warning("no signal efficiency table (%s): limits on A' events only; "
+                    "`na64 signal` measures the efficiencies", eff_path)
+    write_json(output / "limits.json", report.to_json())
+    return report
