@@ -109,7 +109,8 @@ def _finite(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
 
 
 def _in_time(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
-    return np.abs(q.ecal_time) < t.ecal_time_window
+    inside: np.ndarray = np.abs(q.ecal_time) < t.ecal_time_window
+    return inside
 
 
 def _momentum(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
@@ -127,12 +128,14 @@ def _srd(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
 
 
 def _straw(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
-    return q.straw_tracks == t.straw_tracks
+    matches: np.ndarray = q.straw_tracks == t.straw_tracks
+    return matches
 
 
 def _central(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:
     x, y = t.ecal_central_cell
-    return q.hottest_cell == 6 * x + y
+    central: np.ndarray = q.hottest_cell == 6 * x + y
+    return central
 
 
 def _chi2(q: EventQuantities, t: Thresholds, e0: float) -> np.ndarray:

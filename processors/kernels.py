@@ -17,7 +17,8 @@ NEIGHBOURS: tuple[tuple[int, int], ...] = tuple((dx, dy) for dx in (-1, 0, 1) fo
 
 
 @numba.njit(cache=True, nogil=True)
-def _shower_shape(ecal, index, cx, cy, total, hottest, fractions):  # pragma: no cover - jitted
+def _shower_shape(ecal: np.ndarray, index: np.ndarray, cx: int, cy: int, total: np.ndarray,
+                  hottest: np.ndarray, fractions: np.ndarray) -> None:  # pragma: no cover - jitted
     nx = ecal.shape[2]
     ny = ecal.shape[3]
     for k in range(index.shape[0]):
@@ -67,7 +68,8 @@ def shower_shape(
 
 
 @numba.njit(cache=True, nogil=True)
-def _chi2(fractions, mean, sigma, out):  # pragma: no cover - jitted
+def _chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray,
+          out: np.ndarray) -> None:  # pragma: no cover - jitted
     for i in range(fractions.shape[0]):
         s = 0.0
         for j in range(fractions.shape[1]):
@@ -94,7 +96,8 @@ def shower_chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> n
 
 
 @numba.njit(cache=True, nogil=True)
-def _module_sums(cells, index, chosen, total, selected):  # pragma: no cover - jitted
+def _module_sums(cells: np.ndarray, index: np.ndarray, chosen: np.ndarray, total: np.ndarray,
+                 selected: np.ndarray) -> None:  # pragma: no cover - jitted
     for k in range(index.shape[0]):
         i = index[k]
         s = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -22,7 +23,7 @@ SEARCH_BRANCHES = (
 NO_TRUTH = -1
 
 
-def read_columns(events, with_truth: bool) -> dict[str, np.ndarray]:
+def read_columns(events: Any, with_truth: bool) -> dict[str, np.ndarray]:
     """Materialise the branches of a chunk as numpy arrays (this is where I/O happens)."""
     names = SEARCH_BRANCHES + (("mc_process",) if with_truth else ())
     return {name: ak.to_numpy(events[name]) for name in names}

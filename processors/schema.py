@@ -8,6 +8,7 @@ branch order, basket sizes and compression are free.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ PROCESSES = {
 }
 
 
-def branch_problems(tree) -> list[str]:
+def branch_problems(tree: Any) -> list[str]:
     """Every departure of an uproot TTree from the contract, as readable sentences.
 
     Missing MC branches are not problems (real data have none); present ones must
