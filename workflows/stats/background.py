@@ -25,12 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import hist
 import numpy as np
 from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
 from scipy import stats
+
+if TYPE_CHECKING:
+    from processors.cuts import Thresholds
 
 #: Fewer sideband events than this in a fit range: that range is not fitted.
 MIN_EVENTS = 5
@@ -49,25 +53,26 @@ class Shape:
 
     name: str
     cdf: Callable[..., np.ndarray]
-    start: Callable[[np.ndarray, np.ndarray], dict]
+    start: Callable[[np.ndarray, np.ndarray], dict[str, float]]
     limits: dict[str, tuple[float | None, float | None]]
 
 
-def _exp_cdf(x, a, b):
+def _exp_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
     # density exp(a + b x); F(x) = exp(a + b x) / b
     return np.exp(a + b * x) / b
 
 
-def _exp_const_cdf(x, a, b, c):
+def _exp_const_cdf(x: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     return np.exp(a + b * x) / b + c * x
 
 
-def _power_cdf(x, a, k, x0):
+def _power_cdf(x: np.ndarray, a: float, k: float, x0: float) -> np.ndarray:
     # density exp(a) (x / x0)^k; F(x) = exp(a) x0 / (k + 1) (x / x0)^(k + 1)
-    return np.exp(a) * x0 / (k + 1.0) * np.power(np.clip(x, 0.0, None) / x0, k + 1.0)
+    f: np.ndarray = np.exp(a) * x0 / (k + 1.0) * np.power(np.clip(x, 0.0, None) / x0, k + 1.0)
+    return f
 
 
-def _exp_start(n, xe):
+def _exp_start(n: np.ndarray, xe: np.ndarray) -> dict[str, float]:
     centres = 0.5 * (xe[1:] + xe[:-1])
     width = xe[1] - xe[0]
     total = max(n.sum(), 1.0)
@@ -75,7 +80,7 @@ def _exp_start(n, xe):
     # A rising exponential truncated at the top edge has mean ~ top - 1/b.
     b = 1.0 / max(xe[-1] - mean, 0.5 * width)
     a = np.log(total * b / max(np.exp(b * xe[-1]) - np.exp(b * xe[0]), 1e-300))
-    return {"a": a, "b": b}
+    return {"a": float(a), "b": float(b)}
 
 
 SHAPES: tuple[Shape, ...] = (
@@ -116,7 +121,7 @@ class SidebandEstimate:
     message: str = ""
     fits: list[Fit] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         for f in d["fits"]:
             for k in ("chi2",):
@@ -127,7 +132,7 @@ class SidebandEstimate:
 
 def _fit(shape: Shape, n: np.ndarray, xe: np.ndarray, x0: float) -> tuple[Minuit, ExtendedBinnedNLL] | None:
     if shape.name == "power law":
-        def cdf(x, a, k):
+        def cdf(x: np.ndarray, a: float, k: float) -> np.ndarray:
             return _power_cdf(x, a, k, x0)
     else:
         cdf = shape.cdf
@@ -144,12 +149,12 @@ def _fit(shape: Shape, n: np.ndarray, xe: np.ndarray, x0: float) -> tuple[Minuit
     return m, cost
 
 
-def _integral(cdf: Callable, params: np.ndarray, window: tuple[float, float]) -> float:
+def _integral(cdf: Callable[..., np.ndarray], params: np.ndarray, window: tuple[float, float]) -> float:
     lo, hi = window
     return float(cdf(np.array([hi]), *params)[0] - cdf(np.array([lo]), *params)[0])
 
 
-def _propagate(cdf: Callable, m: Minuit, window: tuple[float, float]) -> float:
+def _propagate(cdf: Callable[..., np.ndarray], m: Minuit, window: tuple[float, float]) -> float:
     p = np.array(m.values)
     if m.covariance is None:
         return float("nan")
@@ -222,7 +227,7 @@ def extrapolate(
     return est
 
 
-def estimate_box_background(hists: dict[str, hist.Hist], thresholds, beam_energy: float,
+def estimate_box_background(hists: dict[str, hist.Hist], thresholds: Thresholds, beam_energy: float,
                             variation: str = "nominal") -> dict[str, SidebandEstimate]:
     """Box background from sideband C (E_ECAL) and sideband A (E_HCAL) of one period."""
     t = thresholds

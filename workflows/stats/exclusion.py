@@ -25,12 +25,17 @@ Two statistical models:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workflows.signal.aprime import yield_per_eot
+
+if TYPE_CHECKING:
+    from workflows.stats.limits import LimitResult
+    from workflows.stats.model import PeriodInputs
 
 EPSILON_REF = 1e-4
 ALPHA_D = (0.1, 0.5)
@@ -61,11 +66,12 @@ class PeriodSignal:
         """Expected A' events in the box at epsilon = 1e-4, per mass."""
         threshold = self.beam_energy - self.box_ecal_max
         n_a = yield_per_eot(masses, self.beam_energy, threshold, EPSILON_REF)
-        return self.eot * self.efficiency * np.asarray(n_a)
+        events: np.ndarray = self.eot * self.efficiency * np.asarray(n_a)
+        return events
 
 
 def merged_counting_workspace(box_observed: int | None, background: float, background_error: float,
-                              signal_rel_error: float) -> dict:
+                              signal_rel_error: float) -> dict[str, Any]:
     """One counting bin: total signal (POI = number of events) over total background."""
     b = max(background, 1e-6)
     r_b = background_error / b if background > 0 else 1.0
@@ -118,19 +124,19 @@ class Exclusion:
     def y(eps: np.ndarray, alpha_d: float) -> np.ndarray:
         return eps**2 * alpha_d / MASS_RATIO**4
 
-    def table(self) -> list[dict]:
+    def table(self) -> list[dict[str, Any]]:
         rows = []
         for i, m in enumerate(self.masses):
             exp = self.eps_expected[:, i]
             row = {"m_aprime": float(m), "m_chi": float(m / MASS_RATIO),
                    "signal_events_eps1e-4": float(self.signal[i]),
-                   "eps90_expected": [_finite(x) for x in exp]}
+                   "eps90_expected": [_finite(float(x)) for x in exp]}
             if self.eps_observed is not None:
-                row["eps90_observed"] = _finite(self.eps_observed[i])
+                row["eps90_observed"] = _finite(float(self.eps_observed[i]))
             for a in ALPHA_D:
-                row[f"y90_expected_alphaD{a}"] = _finite(self.y(exp[2], a))
+                row[f"y90_expected_alphaD{a}"] = _finite(float(self.y(exp[2], a)))
                 if self.eps_observed is not None:
-                    row[f"y90_observed_alphaD{a}"] = _finite(self.y(self.eps_observed[i], a))
+                    row[f"y90_observed_alphaD{a}"] = _finite(float(self.y(self.eps_observed[i], a)))
             rows.append(row)
         return rows
 
@@ -142,8 +148,8 @@ def _finite(x: float) -> float | None:
 
 def merged_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], box_observed: int | None,
                      background: float, background_error: float, cl: float = 0.9,
-                     method: str = "auto", client=None, ntoys: int = 2000,
-                     limit=None) -> tuple[Exclusion, object]:
+                     method: str = "auto", client: Any = None, ntoys: int = 2000,
+                     limit: LimitResult | None = None) -> tuple[Exclusion, LimitResult]:
     """The simplified method: N_90 once (or the given ``limit`` on it), then every mass."""
     from workflows.stats.limits import upper_limit
 
@@ -158,15 +164,16 @@ def merged_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], box_ob
     return Exclusion(masses, total, observed, expected, "merged", limit.method, cl), limit
 
 
-def _limit_for_mass(spec: dict, cl: float, method: str, ntoys: int) -> tuple[float, list[float], str]:
+def _limit_for_mass(spec: dict[str, Any], cl: float, method: str, ntoys: int) -> tuple[float, list[float], str]:
     from workflows.stats.limits import upper_limit
 
     r = upper_limit(spec, cl=cl, method=method, ntoys=ntoys)
-    return r.observed, list(r.expected), r.method
+    return r.observed, list(r.expected or ()), r.method
 
 
-def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], inputs_for, blinded: bool,
-                       cl: float = 0.9, method: str = "auto", client=None,
+def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal],
+                       inputs_for: Callable[[dict[str, float]], list[PeriodInputs]], blinded: bool,
+                       cl: float = 0.9, method: str = "auto", client: Any = None,
                        ntoys: int = 500) -> Exclusion:
     """One full multi-period model per mass, masses in parallel on the cluster.
 
@@ -190,7 +197,7 @@ def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], inpu
         fitted = client.gather(futures)
     else:
         fitted = [_limit_for_mass(s, cl, method, ntoys) for s in specs]
-    results = [(np.inf, [np.inf] * 5, "none")] * len(masses)
+    results: list[tuple[float, list[float], str]] = [(np.inf, [np.inf] * 5, "none")] * len(masses)
     for i, r in zip(live, fitted, strict=True):
         results[i] = r
     with np.errstate(divide="ignore"):

@@ -199,7 +199,7 @@ def _box_background(period: PeriodInputs) -> float:
 
 
 def _signal_modifiers(period: PeriodInputs, key: str, poi: str,
-                      yield_rel_error: float) -> list[dict]:
+                      yield_rel_error: float) -> list[dict[str, Any]]:
     mods: list[dict[str, Any] | None] = [
         {"name": poi, "type": "normfactor", "data": None},
         _lognormal(f"eot_{key}", period.eot_rel_error),
@@ -210,7 +210,7 @@ def _signal_modifiers(period: PeriodInputs, key: str, poi: str,
     return [m for m in mods if m is not None]
 
 
-def _background_modifiers(period: PeriodInputs, key: str, norm: str | None) -> list[dict]:
+def _background_modifiers(period: PeriodInputs, key: str, norm: str | None) -> list[dict[str, Any]]:
     mods: list[dict[str, Any]] = []
     if norm is not None:
         mods.append({"name": norm, "type": "normfactor", "data": None})
@@ -288,14 +288,15 @@ def _sideband_data(attr: str, layout: _Layout) -> list[float]:
 
 def _box_data(layout: _Layout) -> list[float]:
     """Observed box counts; blinded periods get the Asimov background expectation."""
-    return [float(p.box_observed) if not p.blinded else _box_background(p) for p in layout.periods]
+    return [_box_background(p) if p.box_observed is None else float(p.box_observed)
+            for p in layout.periods]
 
 
 def _parameters(layout: _Layout, poi: str) -> list[dict[str, Any]]:
     total_signal = sum(p.signal for p in layout.periods)
     params = [{"name": poi, "bounds": [[0.0, max(10.0, 100.0 / total_signal)]], "inits": [1.0]}]
     for norm in sorted(set(layout.norm_names.values())):
-        counts = [p.sideband_total for p in layout.periods if layout.norm_names.get(p.name) == norm]
+        counts = [p.sideband_total or 0 for p in layout.periods if layout.norm_names.get(p.name) == norm]
         upper = max(10.0, 1.0 + 10.0 / math.sqrt(sum(counts)))
         params.append({"name": norm, "bounds": [[0.0, upper]], "inits": [1.0]})
     return params
