@@ -221,33 +221,13 @@ def _close(client) -> None:
             pass
 
 
-def _keep_fork_server_preload() -> None:
-    """distributed's first nanny sets the fork server's preload to its own list, importing
-    every package of it (pandas among them) in the client first: 0.5-0.9 s. Our fork
-    server already runs with :data:`WORKER_PRELOAD`, so that list would be unused."""
-    from distributed import utils
-
-    if hasattr(utils, "_forkserver_preload_set"):
-        utils._forkserver_preload_set = True
-
-
-def skip_pandas_version_probe() -> None:
-    """distributed's client and every worker import pandas (0.3-0.4 s each) on connecting,
-    only to report its version for the consistency check of the cluster's environments.
-    The processes of a local cluster with forked workers share one environment by
-    construction (the client starts the fork server), so pandas is left out of that
-    report there, in the client and (through :mod:`workflows.runtime.worker_preload`) the workers."""
-    from distributed import versions
-
-    versions.optional_packages[:] = [p for p in versions.optional_packages if p[0] != "pandas"]
-
-
 @contextlib.contextmanager
 def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
     """A connected ``distributed.Client``, closed (and its cluster stopped) on exit."""
     from distributed import Client, LocalCluster
 
     from workflows.runtime.deferred_import import defer
+    from workflows.runtime.patches import keep_fork_server_preload, skip_pandas_version_probe
 
     defer("dask.dataframe")  # imported by coffea's DaskExecutor, unused: see the module
     if opts.scheduler and opts.cluster:
@@ -276,7 +256,7 @@ def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
     n = opts.workers or default_workers()
     method = "forkserver" if start_fork_server() else "spawn"
     if method == "forkserver":
-        _keep_fork_server_preload()
+        keep_fork_server_preload()
         skip_pandas_version_probe()
     # For the cluster's lifetime: a worker the nanny restarts is forked the same way.
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):

@@ -22,21 +22,10 @@ from coffea import processor  # noqa: F401  the Runner's work function
 
 from processors import invisible, reference  # noqa: F401
 from processors.kernels import warm_up
-from workflows.runtime.cluster import skip_pandas_version_probe
+from workflows.runtime.patches import skip_numba_extensions, skip_pandas_version_probe
 
 
-def _skip_numba_extensions() -> None:
-    """The first numba call of a process runs every installed ``numba_extensions`` entry
-    point: awkward's and vector's numba support here, 0.25 s of the fork server's start
-    that the kernels (plain numpy arrays) never use. Code that passes awkward arrays to
-    numba in these workers would call ``ak.numba.register_and_check()`` first."""
-    from numba.core import entrypoints
-
-    if hasattr(entrypoints, "_already_initialized"):
-        entrypoints._already_initialized = True
-
-
-_skip_numba_extensions()
+skip_numba_extensions()
 warm_up()
 skip_pandas_version_probe()
 
