@@ -24,7 +24,6 @@ from processors import invisible, reference  # noqa: F401
 from processors.kernels import warm_up
 from workflows.runtime.patches import skip_numba_extensions, skip_pandas_version_probe
 
-
 skip_numba_extensions()
 warm_up()
 skip_pandas_version_probe()
