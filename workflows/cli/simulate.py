@@ -6,28 +6,12 @@ numpy, uproot and the simulation itself are imported when the command runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-#: The A' sampler: x = E_A'/E0 from dsigma/dx, ``sample_energy_fraction(mass, e0, n, rng)``.
-APRIME_SAMPLER = ("workflows.signal.aprime", "sample_energy_fraction")
-
-
-def _aprime_sampler(mass: float, e0: float) -> Callable[[int, Any], Any]:
-    """sample_fraction(n, rng) for SignalSpec, from workflows.signal.aprime (if it exists)."""
-    import importlib
-
-    module, name = APRIME_SAMPLER
-    try:
-        sample_energy_fraction = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise typer.BadParameter(
-            f"A' signal generation is not available yet: {module}.{name} does not exist",
-            param_hint="--signal-mass") from None
-    return lambda n, rng: sample_energy_fraction(mass, e0, n, rng)
+from workflows.cli._common import console
 
 
 def simulate_command(
@@ -72,27 +56,23 @@ def simulate_command(
     """
     import time
 
-    from rich.console import Console
     from rich.table import Table
 
-    from workflows.processing.catalog import CatalogError, load_catalog
+    from workflows.processing.catalog import load_catalog
+    from workflows.signal.aprime import sample_energy_fraction
     from workflows.simulation.simulate import SignalSpec, simulate_period
 
-    console = Console()
     start = time.perf_counter()
     if signal_mass is None and signal_events:
         raise typer.BadParameter("--signal-events needs --signal-mass", param_hint="--signal-events")
-    try:
-        (p,) = load_catalog(catalog, periods=[period], require_files=False)
-    except CatalogError as e:
-        console.print(f"[red]error[/]: {e}")
-        raise typer.Exit(2) from None
+    (p,) = load_catalog(catalog, periods=[period], require_files=False)
     signal = None
     if signal_mass is not None:
         if signal_events <= 0:
             raise typer.BadParameter("give the number of signal events (> 0)",
                                      param_hint="--signal-events")
-        signal = SignalSpec(signal_mass, signal_events, _aprime_sampler(signal_mass, p.beam.energy))
+        mass, e0 = signal_mass, p.beam.energy
+        signal = SignalSpec(mass, signal_events, lambda n, rng: sample_energy_fraction(mass, e0, n, rng))
     report = simulate_period(p, events, output, seed=seed, events_per_shard=events_per_shard,
                              truth=truth, signal=signal, jobs=jobs)
     wall = time.perf_counter() - start
