@@ -103,7 +103,7 @@ def rdf_child(files: list[str], reference: dict, cfg: dict, threads: int, out: s
     # every count and histogram, at every step of the chain. One flag column per cut (RDF
     # evaluates each Define at most once per event), the chain as Filters on them.
     phys = phys.Filter(f"!{box}", "blinded")
-    for k, (name, expr) in enumerate(cuts):
+    for k, (_name, expr) in enumerate(cuts):
         phys = phys.Define(f"pass{k}", expr)
     step_nodes = [phys]
     node = phys

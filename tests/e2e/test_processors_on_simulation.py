@@ -70,5 +70,6 @@ def test_beam_hadrons_are_suppressed_by_the_srd_tag_at_the_simulated_level(sampl
     assert after <= stats.poisson.ppf(0.999, before * p_tag)
     # ...while beam electrons keep their tag (the seeds: SRD efficiency > 95 %).
     for code in (0,):
-        e = proc.process_columns(cols)["hists"]["cutflow_by_process"][{"variation": "nominal", "process": code}].values()
+        by_process = proc.process_columns(cols)["hists"]["cutflow_by_process"]
+        e = by_process[{"variation": "nominal", "process": code}].values()
         assert e[steps.index("srd_tag")] / e[steps.index("angle")] > 0.95

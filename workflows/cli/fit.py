@@ -11,14 +11,20 @@ from workflows.cli._common import console
 
 def fit_command(
     results: Path = typer.Option(Path("results"), "--results", "-r", help="Output directory of `na64 process`."),
-    unblind: bool = typer.Option(False, "--unblind", help="Fit the observed box (the periods must have been processed with --unblind)."),
+    unblind: bool = typer.Option(False, "--unblind",
+        help="Fit the observed box (the periods must have been processed with --unblind)."),
     cl: float = typer.Option(0.9, "--cl", min=0.5, max=0.999, help="Confidence level of the upper limits."),
-    method: str = typer.Option("auto", "--method", help="auto | asymptotic | toys | exact (auto: toys or exact for low counts)."),
-    model: str = typer.Option("merged", "--model", help="merged: the papers' simplified single-bin method (fast); multibin: periods as bins with sidebands, one fit per mass."),
-    efficiency: Path = typer.Option(None, "--efficiency", help="Signal efficiency table (default: RESULTS/signal_efficiency.json from `na64 signal`)."),
+    method: str = typer.Option("auto", "--method",
+        help="auto | asymptotic | toys | exact (auto: toys or exact for low counts)."),
+    model: str = typer.Option("merged", "--model",
+        help=("merged: the papers' simplified single-bin method (fast); "
+              "multibin: periods as bins with sidebands, one fit per mass.")),
+    efficiency: Path = typer.Option(None, "--efficiency",
+        help="Signal efficiency table (default: RESULTS/signal_efficiency.json from `na64 signal`)."),
     masses: int = typer.Option(30, "--masses", min=2, help="Number of A' masses from 1 MeV to 1 GeV."),
     ntoys: int = typer.Option(500, "--ntoys", help="Toys per hypothesis when toys are used."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
+    scheduler: str = typer.Option(None, "--scheduler",
+        help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
 ) -> None:
     """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
     CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)

@@ -12,7 +12,8 @@ from workflows.cli._common import CATALOG_HELP, console
 def signal_command(
     catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Where signal_efficiency.json goes."),
-    masses: list[float] = typer.Option(None, "--mass", "-m", help="A' masses in GeV (repeatable; default 2, 20, 200, 900 MeV)."),
+    masses: list[float] = typer.Option(None, "--mass", "-m",
+        help="A' masses in GeV (repeatable; default 2, 20, 200, 900 MeV)."),
     events: int = typer.Option(2000, "--events", "-n", min=100, help="A' events per period and mass."),
     period: list[str] = typer.Option(None, "--period", "-p", help="Only these periods."),
 ) -> None:

@@ -81,7 +81,8 @@ def measure(
             name = f"{period.name}_{mass_tag(mass)}"
             data_dir = work / "data" / name
             spec = SignalSpec(mass, n_events,
-                              lambda n, rng, m=mass, e=e0, x=x_min: sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
+                              lambda n, rng, m=mass, e=e0, x=x_min:
+                              sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
             report = simulate_period(period, 0, data_dir, seed=seed, signal=spec)
             generated[(period.name, mass)] = {**report.signal, "pileup": report.pileup_probability}
             _period_catalog(period, name, str(data_dir.resolve() / "*.root"), work / "catalogs")

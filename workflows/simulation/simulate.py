@@ -45,8 +45,9 @@ class SignalSpec:
     :mod:`workflows.signal.aprime`. ``n_events`` counts written signal events (they passed the
     physics trigger); the report gives the trigger acceptance of the generated ones.
     Signal events get the period's pile-up like every physics trigger (and keep
-    mc_process 6), so the efficiency measured on them includes the pile-up loss. The sample has its own calibration triggers (same prescale) and its
-    own runs (first run + 900), so it can be processed alone.
+    mc_process 6), so the efficiency measured on them includes the pile-up loss. The
+    sample has its own calibration triggers (same prescale) and its own runs (first
+    run + 900), so it can be processed alone.
     """
 
     mass: float
