@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from processors.errors import ConfigurationError
 from workflows.catalog import CatalogError, load_catalog, load_period
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
@@ -104,3 +105,9 @@ def test_relative_and_absolute_files(tmp_path):
 def test_integer_period_name_is_read_as_text(tmp_path):
     path = write(tmp_path, GOOD.replace('name: "p"', "name: 2022"))
     assert load_period(path).name == "2022"
+
+
+def test_catalog_error_is_a_configuration_error():
+    """The command line maps ConfigurationError to exit code 2; catalog errors are one."""
+    assert issubclass(CatalogError, ConfigurationError) and issubclass(CatalogError, ValueError)
+    assert CatalogError("x").exit_code == 2

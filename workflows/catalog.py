@@ -18,10 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from processors.cuts import Thresholds
+from processors.errors import ConfigurationError
 
 
-class CatalogError(ValueError):
-    """A catalog (or any configuration file) that cannot be used, and why."""
+class CatalogError(ConfigurationError):
+    """A catalog (or any configuration file) that cannot be used, and why (exit code 2)."""
 
 
 class Beam(BaseModel):
