@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,96 @@ def test_catalog_error_is_a_configuration_error():
     """The command line maps ConfigurationError to exit code 2; catalog errors are one."""
     assert issubclass(CatalogError, ConfigurationError) and issubclass(CatalogError, ValueError)
     assert CatalogError("x").exit_code == 2
+
+
+# --- Hostile YAML: every file is read by one safe loader (workflows.config_yaml) ---------
+
+def alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs": each anchor repeats the previous one nine times (9**levels values)."""
+    lines = ["l0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    lines += [f"l{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return GOOD.replace("eot: 1.0e10\n", "") + "x:\n" + "".join(f"  {line}\n" for line in lines) \
+        + f"eot: *a{levels - 1}\n"
+
+
+def refused_quickly(tmp_path: Path, content: str | bytes, seconds: float = 2.0,
+                    max_length: int = 400) -> str:
+    path = tmp_path / "p.yaml"
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    start = time.perf_counter()
+    with pytest.raises(CatalogError) as err:
+        load_period(path)
+    assert time.perf_counter() - start < seconds
+    message = str(err.value)
+    assert message.startswith(f"{path}: "), message
+    assert len(message) < max_length, message[:1000]
+    return message
+
+
+def test_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+    bomb = alias_bomb(9)  # ~500 bytes, 387 million values once expanded
+    assert len(bomb) < 600
+    message = refused_quickly(tmp_path, bomb)
+    assert "more than 100000 values once its aliases are expanded" in message
+    assert "lol" not in message
+
+
+def test_moderate_aliases_are_accepted(tmp_path):
+    text = GOOD.replace("files: [data/*.root]", "files: &f [data/*.root]") + \
+        "cuts: &c {chi2_max: 20.0}\nx-unused: [*f, *c]\n"
+    write(tmp_path, text.replace("x-unused: [*f, *c]\n", "description: &d shared\n"))
+    assert load_period(tmp_path / "p.yaml").description == "shared"
+    merged = GOOD + "beam: &b {particle: e-, energy: 100.0}\n"
+    write(tmp_path, merged.replace("beam: {particle: e-, energy: 100.0}\n", "")
+          .replace("beam: &b {particle: e-, energy: 100.0}\n",
+                   "beam:\n  <<: {particle: e+, energy: 100.0}\n  particle: e-\n"))
+    assert load_period(tmp_path / "p.yaml").beam.particle == "e-"  # merge keys: explicit wins
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    message = refused_quickly(tmp_path, GOOD + "cuts: &loop [*loop]\n")
+    assert "line 5" in message and "refers to a collection that contains it" in message
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    (GOOD + "cuts: " + "[" * 20000 + "]" * 20000 + "\n", 5),
+    (GOOD + "cuts: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n", 5),
+    # the 65th level is the key of the mapping that starts on line 68
+    (GOOD + "cuts:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 200)), 68),
+], ids=["flow sequences", "flow mappings", "block mappings"])
+def test_deep_nesting_is_refused(tmp_path, text, line):
+    message = refused_quickly(tmp_path, text)
+    assert f"line {line}: nested deeper than 64 levels" in message
+
+
+def test_non_utf8_is_refused_naming_the_file(tmp_path):
+    message = refused_quickly(tmp_path, GOOD.encode() + b"description: caf\xe9\n")
+    assert "is not UTF-8 text" in message and "0xe9" in message and "line 5" in message
+
+
+def test_too_large_file_is_refused(tmp_path):
+    message = refused_quickly(tmp_path, GOOD + "#" * (1 << 20) + "\n")
+    assert "larger than the 1 MiB" in message
+
+
+def test_fifo_and_directory_are_refused_without_reading(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")  # reading it would wait for a writer forever
+    # Should the loader open it anyway, a writer turns the hang into a failure.
+    threading.Thread(target=lambda: time.sleep(3) or open(tmp_path / "fifo.yaml", "w").close(),
+                     daemon=True).start()
+    (tmp_path / "dir.yaml").mkdir()
+    for name in ("fifo.yaml", "dir.yaml"):
+        with pytest.raises(CatalogError, match=f"{name}: cannot be read: not a regular file"):
+            load_period(tmp_path / name)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("1" * 5000, "cannot read the value"),
+    ("2022-13-45", "cannot read the value"),
+])
+def test_unreadable_scalars_are_refused_with_the_line(tmp_path, value, problem):
+    message = refused_quickly(tmp_path, GOOD + f"description: {value}\n")
+    assert problem in message and "line 5" in message
+

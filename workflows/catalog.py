@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from processors.cuts import Thresholds
 from processors.errors import ConfigurationError
+from workflows import config_yaml
 
 
 class CatalogError(ConfigurationError):
@@ -121,19 +121,21 @@ def format_validation_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_yaml(path: Path) -> dict:
-    """Read a YAML mapping, raising :class:`CatalogError` with the file named."""
+def read_yaml(path: Path) -> tuple[dict, str]:
+    """Read a YAML mapping and the text it was read from with the safe loader of
+    :mod:`workflows.config_yaml`, raising :class:`CatalogError` with the file named."""
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot be read: {e.strerror or e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise CatalogError(f"{path}: is not valid YAML: {e}") from e
+        data, text = config_yaml.load(path)
+    except ConfigurationError as e:
+        raise CatalogError(str(e)) from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: must hold a YAML mapping of keys, got {type(data).__name__}")
-    return data
+    return data, text
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML mapping, raising :class:`CatalogError` with the file named."""
+    return read_yaml(path)[0]
 
 
 def load_period(path: Path | str) -> Period:

@@ -26,7 +26,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from processors.cuts import Thresholds
 from processors.variations import NOMINAL, Variation, nominal
-from workflows.catalog import CatalogError, Period, format_validation_error, load_yaml
+from workflows.catalog import CatalogError, Period, format_validation_error, read_yaml
 
 #: Thresholds a cut variation may change (numbers only; the central cell is geometry).
 VARIABLE_THRESHOLDS = tuple(
@@ -156,12 +156,12 @@ class VariationSet:
 def load_variations(path: Path | str, periods: Sequence[Period] | Sequence[str] = ()) -> VariationSet:
     """Read and validate a variations file; every problem names the file and the key."""
     path = Path(path)
-    data = load_yaml(path)
+    data, text = read_yaml(path)
     try:
         spec = VariationsFile.model_validate(data)
     except ValidationError as e:
         raise CatalogError(format_validation_error(path, e)) from None
-    vset = VariationSet(path, spec, path.read_text())
+    vset = VariationSet(path, spec, text)
     problems = []
     names = [p if isinstance(p, str) else p.name for p in periods]
     for name, entry in spec.variations.items():
