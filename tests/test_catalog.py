@@ -199,6 +199,18 @@ def test_fifo_and_directory_are_refused_without_reading(tmp_path):
             load_period(tmp_path / name)
 
 
+@pytest.mark.parametrize(("text", "key", "lines"), [
+    (GOOD + "eot: 2.0e10\n", "eot", (3, 5)),
+    (GOOD.replace("energy: 100.0}", "energy: 100.0, energy: 150.0}"), "beam.energy", (2, 2)),
+    (GOOD + "cuts:\n  chi2_max: 20\n  veto_max: 0.4\n  chi2_max: 30\n", "cuts.chi2_max", (6, 8)),
+    (GOOD + "x: [{a: 1}, {b: 2, b: 3}]\n", "x.1.b", (5, 5)),
+    (GOOD + "description: a\n'description': b\n", "description", (5, 6)),
+], ids=["top level", "flow mapping", "nested", "in a list", "quoted"])
+def test_duplicate_keys_are_refused_at_every_level(tmp_path, text, key, lines):
+    message = refused_quickly(tmp_path, text)
+    assert f"key '{key}': defined twice (lines {lines[0]} and {lines[1]})" in message
+
+
 @pytest.mark.parametrize(("value", "problem"), [
     ("1" * 5000, "cannot read the value"),
     ("2022-13-45", "cannot read the value"),

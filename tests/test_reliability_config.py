@@ -59,6 +59,12 @@ CASES = [
      ["p.yaml", "line 5: nested deeper than 64 levels"]),
     ("catalog not UTF-8", GOOD.encode() + b"description: caf\xe9\n", None,
      ["p.yaml", "is not UTF-8 text (byte 0xe9 on line 5"]),
+    ("catalog duplicate key", GOOD + "eot: 2.0e10\n", None,
+     ["p.yaml", "key 'eot': defined twice (lines 3 and 5)"]),
+    ("variations duplicate name", GOOD,
+     ("variations:\n  chi2: {kind: cut, threshold: chi2_max, down: 16.9, up: 27.9}\n"
+      "  chi2: {kind: energy_scale, ecal: 0.01}\n"),
+     ["variations.yaml", "key 'variations.chi2': defined twice (lines 2 and 3)"]),
     ("variations alias bomb", GOOD, alias_bomb(9).replace(GOOD.replace("eot: 1.0e10\n", ""), ""),
      ["variations.yaml", "more than 100000 values once its aliases are expanded"]),
 ]

@@ -12,6 +12,8 @@ a short message that names the file and, where there is one, the line or the key
 * documents holding more than :data:`MAX_VALUES` values once aliases are expanded (the
   "billion laughs": a few hundred bytes of nested anchors expand to 10**8 values), and
   aliases to a collection that contains them;
+* a key given twice in one mapping, at any level (YAML keeps the last one silently);
+  keys merged in with ``<<:`` may be overridden, as YAML intends;
 * scalars Python cannot convert (an integer of thousands of digits, a date ``2022-13-45``).
 
 Aliases and merge keys of ordinary size keep working. Errors are
@@ -47,6 +49,9 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 #: Most values (scalars, lists, mappings, keys) in a document with its aliases expanded.
 MAX_VALUES = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
 
 class _Refused(Exception):
     """A problem found while loading, with the line it is on (1-based) if known."""
@@ -122,8 +127,17 @@ else:  # pragma: no cover
             self.name = name
 
 
+def _key_label(loader: Any, key: Node) -> Any:
+    """The key as the constructed mapping will hold it, or None for a non-scalar key."""
+    if not isinstance(key, ScalarNode):
+        return None
+    if key.tag == _MERGE_TAG:
+        return "<<"
+    return loader.construct_object(key)
+
+
 def _check_graph(loader: Any, root: Node) -> None:
-    """Expanded size, expanded depth and cycles of a composed document.
+    """Expanded size, expanded depth, cycles and duplicate keys of a composed document.
 
     Aliased nodes are shared in the node graph; each is walked once and its expanded size
     and height are remembered, so the walk costs what the file holds, not what it expands to.
@@ -149,8 +163,16 @@ def _check_graph(loader: Any, root: Node) -> None:
             if isinstance(node, SequenceNode):
                 children = [(child, [*where, str(i)]) for i, child in enumerate(node.value)]
             elif isinstance(node, MappingNode):
+                first: dict[Any, int] = {}  # scalar key -> its line (scalars are hashable)
                 for k, v in node.value:
-                    children += [(k, where), (v, where)]
+                    label = _key_label(loader, k)
+                    path = [*where, str(label)]
+                    if label is not None:
+                        if label in first:
+                            raise _Refused(f"key '{_short('.'.join(path), 80)}': defined twice "
+                                           f"(lines {first[label]} and {_line(k)})")
+                        first[label] = _line(k)
+                    children += [(k, path), (v, path)]
             for child, path in children:
                 s, h = walk(child, level + 1, path)
                 size += s
