@@ -219,3 +219,10 @@ def test_unreadable_scalars_are_refused_with_the_line(tmp_path, value, problem):
     message = refused_quickly(tmp_path, GOOD + f"description: {value}\n")
     assert problem in message and "line 5" in message
 
+
+def test_long_wrong_values_are_not_echoed(tmp_path):
+    message = refused_quickly(tmp_path, GOOD.replace("eot: 1.0e10", f"eot: {list(range(20000))}"))
+    assert "key 'eot'" in message and "valid number" in message
+    many = GOOD.replace("files: [data/*.root]", f"files: {list(range(5000))}")
+    message = refused_quickly(tmp_path, many, max_length=21 * 300)
+    assert message.count("\n") == 20 and "and 4980 more problems" in message

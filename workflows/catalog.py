@@ -10,6 +10,7 @@ a bad catalog raises :class:`CatalogError` naming the file, the key and the prob
 from __future__ import annotations
 
 import glob
+import reprlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -105,10 +106,24 @@ def _key_path(loc: Iterable[int | str]) -> str:
     return ".".join(str(p) for p in loc) or "<top level>"
 
 
+#: Problems shown per file; the others are counted.
+MAX_PROBLEMS = 20
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = 6
+_SHORT.maxlevel = 2
+
+
 def format_validation_error(path: Path, err: ValidationError) -> str:
-    """One line per problem: ``FILE: key 'a.b': message (got value)``."""
+    """One line per problem: ``FILE: key 'a.b': message (got value)``.
+
+    Values are shortened (a file may hold a list of thousands of numbers where one is
+    expected) and at most :data:`MAX_PROBLEMS` problems are listed.
+    """
     lines = []
-    for e in err.errors():
+    errors = err.errors()
+    for e in errors[:MAX_PROBLEMS]:
         key = _key_path(e["loc"])
         got = e.get("input")
         detail = e["msg"]
@@ -116,8 +131,11 @@ def format_validation_error(path: Path, err: ValidationError) -> str:
             detail = "unknown key"
         elif e["type"] == "missing":
             detail = "required key is missing"
-        shown = "" if e["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        shown = ("" if e["type"] in ("missing",) or isinstance(got, dict)
+                 else f" (got {_SHORT.repr(got)})")
         lines.append(f"{path}: key '{key}': {detail}{shown}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"{path}: ... and {len(errors) - MAX_PROBLEMS} more problems")
     return "\n".join(lines)
 
 
