@@ -226,3 +226,18 @@ def test_long_wrong_values_are_not_echoed(tmp_path):
     many = GOOD.replace("files: [data/*.root]", f"files: {list(range(5000))}")
     message = refused_quickly(tmp_path, many, max_length=21 * 300)
     assert message.count("\n") == 20 and "and 4980 more problems" in message
+
+
+# --- Names that become paths -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ['".."', '"."', '".hidden"', '"../../etc"', '"a/b"', '"a b"',
+                                  '"-rf"', '""', f'"{"x" * 101}"', "", "null", "true", "[a]"])
+def test_period_name_must_be_a_safe_directory_name(tmp_path, name):
+    """The name is the period's directory under --output: one plain path component."""
+    message = refused(tmp_path, GOOD.replace('name: "p"', f"name: {name}"))
+    assert f"{tmp_path / 'p.yaml'}: key 'name'" in message, message
+
+
+@pytest.mark.parametrize("name", ["2022", "run-2022_b.v2", "_x", "2022B"])
+def test_plain_period_names_are_accepted(tmp_path, name):
+    assert load_period(write(tmp_path, GOOD.replace('"p"', f'"{name}"'))).name == name

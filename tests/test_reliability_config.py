@@ -65,6 +65,8 @@ CASES = [
      ("variations:\n  chi2: {kind: cut, threshold: chi2_max, down: 16.9, up: 27.9}\n"
       "  chi2: {kind: energy_scale, ecal: 0.01}\n"),
      ["variations.yaml", "key 'variations.chi2': defined twice (lines 2 and 3)"]),
+    ("catalog period name '..'", GOOD.replace('"p"', '".."'), None,
+     ["p.yaml", "key 'name'", "a period name is a directory of the output", "(got '..')"]),
     ("variations alias bomb", GOOD, alias_bomb(9).replace(GOOD.replace("eot: 1.0e10\n", ""), ""),
      ["variations.yaml", "more than 100000 values once its aliases are expanded"]),
 ]

@@ -10,6 +10,7 @@ a bad catalog raises :class:`CatalogError` naming the file, the key and the prob
 from __future__ import annotations
 
 import glob
+import re
 import reprlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,10 @@ from workflows import config_yaml
 
 class CatalogError(ConfigurationError):
     """A catalog (or any configuration file) that cannot be used, and why (exit code 2)."""
+
+
+#: Period names: no '/', no '.' or '..', no hidden directory, not taken for an option.
+_PERIOD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 class Beam(BaseModel):
@@ -50,7 +55,8 @@ class Period(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: Also the period's directory under the output: one plain path component.
+    name: str = Field(min_length=1, max_length=100)
     beam: Beam
     eot: float = Field(gt=0, description="electrons on target of the period")
     files: list[str] = Field(min_length=1)
@@ -66,6 +72,14 @@ class Period(BaseModel):
     base_dir: Path = Field(Path("."), exclude=True)
     #: The catalog file itself, for messages.
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _PERIOD_NAME.fullmatch(v):
+            raise ValueError("a period name is a directory of the output: letters, digits, '_', "
+                             "'-' and '.', starting with a letter, a digit or '_'")
+        return v
 
     @field_validator("hcal_modules")
     @classmethod
@@ -160,7 +174,7 @@ def load_period(path: Path | str) -> Period:
     """Load and validate one catalog file."""
     path = Path(path)
     data = load_yaml(path)
-    if "name" in data and not isinstance(data["name"], str):
+    if isinstance(data.get("name"), int) and not isinstance(data["name"], bool):
         data["name"] = str(data["name"])  # YAML reads `name: 2022` as an integer
     try:
         return Period.model_validate({**data, "base_dir": path.parent.resolve(), "source": path})
