@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from processors.cuts import Thresholds
 from processors.errors import ConfigurationError
 from workflows.catalog import CatalogError, load_catalog, load_period
 
@@ -241,3 +244,29 @@ def test_period_name_must_be_a_safe_directory_name(tmp_path, name):
 @pytest.mark.parametrize("name", ["2022", "run-2022_b.v2", "_x", "2022B"])
 def test_plain_period_names_are_accepted(tmp_path, name):
     assert load_period(write(tmp_path, GOOD.replace('"p"', f'"{name}"'))).name == name
+
+
+# --- Every number finite -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "key"), [
+    (("eot: 1.0e10", "eot: .inf"), "eot"),
+    (("eot: 1.0e10", "eot: .nan"), "eot"),
+    (("eot: 1.0e10", "eot: inf"), "eot"),  # the text 'inf', converted by the model
+    (("energy: 100.0", "energy: .inf"), "beam.energy"),
+    (("energy: 100.0", "energy: 100.0, intensity: .inf"), "beam.intensity"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncalibration: {ecal_scale: .inf}"), "calibration.ecal_scale"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncalibration: {hcal_scale: .nan}"), "calibration.hcal_scale"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {chi2_max: .inf}"), "cuts.chi2_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {box_ecal_max: .inf}"), "cuts.box_ecal_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {srd_max: .inf}"), "cuts.srd_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {sideband_c_ecal_min: .inf}"), "cuts.sideband_c_ecal_min"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {max_angle: .nan}"), "cuts.max_angle"),
+])
+def test_numbers_must_be_finite(tmp_path, change, key):
+    message = refused(tmp_path, GOOD.replace(*change))
+    assert f"key '{key}': Input should be a finite number" in message, message
+
+
+def test_thresholds_must_be_finite():
+    with pytest.raises(ValidationError, match="finite number"):
+        Thresholds(veto_max=math.inf)

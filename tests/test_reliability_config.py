@@ -67,6 +67,13 @@ CASES = [
      ["variations.yaml", "key 'variations.chi2': defined twice (lines 2 and 3)"]),
     ("catalog period name '..'", GOOD.replace('"p"', '".."'), None,
      ["p.yaml", "key 'name'", "a period name is a directory of the output", "(got '..')"]),
+    ("catalog infinite number", GOOD.replace("eot: 1.0e10", "eot: .inf"), None,
+     ["p.yaml", "key 'eot'", "finite number", "(got inf)"]),
+    ("catalog infinite threshold", GOOD + "cuts: {chi2_max: .inf}\n", None,
+     ["p.yaml", "key 'cuts.chi2_max'", "finite number"]),
+    ("variations infinite value", GOOD,
+     "variations:\n  x: {kind: cut, threshold: chi2_max, up: .inf}\n",
+     ["variations.yaml", "key 'variations.x.cut.up'", "finite number"]),
     ("variations alias bomb", GOOD, alias_bomb(9).replace(GOOD.replace("eot: 1.0e10\n", ""), ""),
      ["variations.yaml", "more than 100000 values once its aliases are expanded"]),
 ]

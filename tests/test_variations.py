@@ -126,6 +126,9 @@ def test_period_restricted_variation_is_nominal_elsewhere(tmp_path, periods):
     ("variation:\n  x: {}\n", "variation", "unknown key"),
     ("variations:\n  x:\n    kind: cut\n    threshold: srd_min\n    up: 500\n", "variations.x", "srd_min"),
     ("variations:\n  x:\n    kind: energy_scale\n    ecal: 0.01\n    periods: ['1999']\n", "variations.x.periods", "no period named '1999'"),
+    ("variations:\n  x: {kind: cut, threshold: chi2_max, up: .inf}\n", "variations.x.cut.up", "finite number"),
+    ("variations:\n  x: {kind: cut, threshold: veto_max, delta: .inf}\n", "variations.x.cut.delta", "finite number"),
+    ("variations:\n  x: {kind: cut, threshold: box_ecal_max, down: .nan}\n", "variations.x.cut.down", "finite number"),
 ])
 def test_bad_variations_file_is_refused(tmp_path, periods, text, key, problem):
     path = tmp_path / "v.yaml"

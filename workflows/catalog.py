@@ -3,8 +3,9 @@
 A catalog names the period, its beam, its exposure (electrons on target) and its
 files (paths or globs, relative to the catalog file or absolute); optionally the
 threshold overrides of the selection (``cuts:``), the energy calibration and the
-HCAL modules that enter E_HCAL. Everything is validated before any work starts:
-a bad catalog raises :class:`CatalogError` naming the file, the key and the problem.
+HCAL modules that enter E_HCAL. Everything is validated before any work starts
+(every number finite, the name a plain directory name): a bad catalog raises
+:class:`CatalogError` naming the file, the key and the problem.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _PERIOD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 class Beam(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     particle: Literal["e-", "e+"] = Field(description="beam particle")
     energy: float = Field(gt=0, description="nominal beam energy, GeV")
@@ -44,7 +45,7 @@ class Beam(BaseModel):
 class Calibration(BaseModel):
     """Residual energy scales of the period: E = scale x (sum of calibrated cells)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ecal_scale: float = Field(1.0, gt=0)
     hcal_scale: float = Field(1.0, gt=0)
@@ -53,7 +54,7 @@ class Calibration(BaseModel):
 class Period(BaseModel):
     """One run period, as its catalog file states it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: Also the period's directory under the output: one plain path component.
     name: str = Field(min_length=1, max_length=100)

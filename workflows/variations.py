@@ -35,7 +35,7 @@ VARIABLE_THRESHOLDS = tuple(
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     periods: list[str] | None = Field(None, description="only these periods (default: all)")
     description: str = ""
