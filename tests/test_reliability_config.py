@@ -74,6 +74,12 @@ CASES = [
     ("variations infinite value", GOOD,
      "variations:\n  x: {kind: cut, threshold: chi2_max, up: .inf}\n",
      ["variations.yaml", "key 'variations.x.cut.up'", "finite number"]),
+    ("variations down above up", GOOD,
+     "variations:\n  chi2: {kind: cut, threshold: chi2_max, down: 27.9, up: 16.9}\n",
+     ["variations.yaml", "key 'variations.chi2.cut.down'", "must be below 'up' (16.9) (got 27.9)"]),
+    ("variations fractional count", GOOD,
+     "variations:\n  straws: {kind: cut, threshold: straw_tracks, up: 1.5}\n",
+     ["variations.yaml", "key 'variations.straws.cut.up'", "straw_tracks takes whole numbers"]),
     ("variations alias bomb", GOOD, alias_bomb(9).replace(GOOD.replace("eot: 1.0e10\n", ""), ""),
      ["variations.yaml", "more than 100000 values once its aliases are expanded"]),
 ]
