@@ -28,9 +28,10 @@ class Thresholds(BaseModel):
 
     Energies are in GeV unless stated; the momentum window is relative to the
     period's beam energy so that 100 +- 3 GeV becomes 150 +- 4.5 GeV at 150 GeV.
+    Every value is finite (an infinite edge would silently remove a cut).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # (i) incoming track: "momentum 100 +- 3 GeV and a small angle" (PRD 97, 072002,
     # seeds/002; the 2016-2018 selection (i)). Relative half-width: 3/100.

@@ -3,30 +3,37 @@
 A catalog names the period, its beam, its exposure (electrons on target) and its
 files (paths or globs, relative to the catalog file or absolute); optionally the
 threshold overrides of the selection (``cuts:``), the energy calibration and the
-HCAL modules that enter E_HCAL. Everything is validated before any work starts:
-a bad catalog raises :class:`CatalogError` naming the file, the key and the problem.
+HCAL modules that enter E_HCAL. Everything is validated before any work starts
+(every number finite, the name a plain directory name): a bad catalog raises
+:class:`CatalogError` naming the file, the key and the problem.
 """
 
 from __future__ import annotations
 
 import glob
+import re
+import reprlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from processors.cuts import Thresholds
 from processors.errors import ConfigurationError
+from workflows.processing import config_yaml
 
 
 class CatalogError(ConfigurationError):
-    """A catalog (or any configuration file) that cannot be used, and why."""
+    """A catalog (or any configuration file) that cannot be used, and why (exit code 2)."""
+
+
+#: Period names: no '/', no '.' or '..', no hidden directory, not taken for an option.
+_PERIOD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 class Beam(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     particle: Literal["e-", "e+"] = Field(description="beam particle")
     energy: float = Field(gt=0, description="nominal beam energy, GeV")
@@ -38,7 +45,7 @@ class Beam(BaseModel):
 class Calibration(BaseModel):
     """Residual energy scales of the period: E = scale x (sum of calibrated cells)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ecal_scale: float = Field(1.0, gt=0)
     hcal_scale: float = Field(1.0, gt=0)
@@ -47,9 +54,10 @@ class Calibration(BaseModel):
 class Period(BaseModel):
     """One run period, as its catalog file states it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: Also the period's directory under the output: one plain path component.
+    name: str = Field(min_length=1, max_length=100)
     beam: Beam
     eot: float = Field(gt=0, description="electrons on target of the period")
     files: list[str] = Field(min_length=1)
@@ -65,6 +73,14 @@ class Period(BaseModel):
     base_dir: Path = Field(Path("."), exclude=True)
     #: The catalog file itself, for messages.
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _PERIOD_NAME.fullmatch(v):
+            raise ValueError("a period name is a directory of the output: letters, digits, '_', "
+                             "'-' and '.', starting with a letter, a digit or '_'")
+        return v
 
     @field_validator("hcal_modules")
     @classmethod
@@ -105,10 +121,24 @@ def _key_path(loc: Iterable[int | str]) -> str:
     return ".".join(str(p) for p in loc) or "<top level>"
 
 
+#: Problems shown per file; the others are counted.
+MAX_PROBLEMS = 20
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = 6
+_SHORT.maxlevel = 2
+
+
 def format_validation_error(path: Path, err: ValidationError) -> str:
-    """One line per problem: ``FILE: key 'a.b': message (got value)``."""
+    """One line per problem: ``FILE: key 'a.b': message (got value)``.
+
+    Values are shortened (a file may hold a list of thousands of numbers where one is
+    expected) and at most :data:`MAX_PROBLEMS` problems are listed.
+    """
     lines = []
-    for e in err.errors():
+    errors = err.errors()
+    for e in errors[:MAX_PROBLEMS]:
         key = _key_path(e["loc"])
         got = e.get("input")
         detail = e["msg"]
@@ -116,31 +146,36 @@ def format_validation_error(path: Path, err: ValidationError) -> str:
             detail = "unknown key"
         elif e["type"] == "missing":
             detail = "required key is missing"
-        shown = "" if e["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        shown = ("" if e["type"] in ("missing",) or isinstance(got, dict)
+                 else f" (got {_SHORT.repr(got)})")
         lines.append(f"{path}: key '{key}': {detail}{shown}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"{path}: ... and {len(errors) - MAX_PROBLEMS} more problems")
     return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> tuple[dict, str]:
+    """Read a YAML mapping and the text it was read from with the safe loader of
+    :mod:`workflows.processing.config_yaml`, raising :class:`CatalogError` with the file named."""
+    try:
+        data, text = config_yaml.load(path)
+    except ConfigurationError as e:
+        raise CatalogError(str(e)) from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: must hold a YAML mapping of keys, got {type(data).__name__}")
+    return data, text
 
 
 def load_yaml(path: Path) -> dict:
     """Read a YAML mapping, raising :class:`CatalogError` with the file named."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot be read: {e.strerror or e}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise CatalogError(f"{path}: is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise CatalogError(f"{path}: must hold a YAML mapping of keys, got {type(data).__name__}")
-    return data
+    return read_yaml(path)[0]
 
 
 def load_period(path: Path | str) -> Period:
     """Load and validate one catalog file."""
     path = Path(path)
     data = load_yaml(path)
-    if "name" in data and not isinstance(data["name"], str):
+    if isinstance(data.get("name"), int) and not isinstance(data["name"], bool):
         data["name"] = str(data["name"])  # YAML reads `name: 2022` as an integer
     try:
         return Period.model_validate({**data, "base_dir": path.parent.resolve(), "source": path})

@@ -10,6 +10,13 @@ Two kinds of entries, each giving ``NAME_up`` and/or ``NAME_down``:
     (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or a
     symmetric additive ``delta`` around each period's nominal value.
 
+``up`` is the higher value and ``down`` the lower, on either side of the nominal, as a
+physicist quotes a systematic band: an energy-scale shift gives 1 - s < 1 < 1 + s and a
+``delta`` nominal -+ delta by construction; absolute ``down``/``up`` must satisfy
+down < up and, for every period the variation applies to, down <= nominal <= up (one end
+may equal a period's nominal: that period then varies one way only). A threshold that
+counts (``straw_tracks``) takes whole numbers only.
+
 A variation that does not apply to a period (``periods:`` does not list it) is
 evaluated there as the nominal, so every period carries the same variation names.
 """
@@ -21,20 +28,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from processors.cuts import Thresholds
 from processors.variations import NOMINAL, Variation, nominal
-from workflows.processing.catalog import CatalogError, Period, format_validation_error, load_yaml
+from workflows.processing.catalog import CatalogError, Period, format_validation_error, read_yaml
 
 #: Thresholds a cut variation may change (numbers only; the central cell is geometry).
 VARIABLE_THRESHOLDS = tuple(
     name for name, f in Thresholds.model_fields.items() if name != "ecal_central_cell"
 )
+#: Thresholds that count something: their variations take whole numbers.
+INTEGER_THRESHOLDS = tuple(
+    name for name in VARIABLE_THRESHOLDS if Thresholds.model_fields[name].annotation is int
+)
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     periods: list[str] | None = Field(None, description="only these periods (default: all)")
     description: str = ""
@@ -72,6 +91,22 @@ class CutShift(_Entry):
             raise ValueError(f"unknown threshold '{v}' (one of: {', '.join(VARIABLE_THRESHOLDS)})")
         return v
 
+    @field_validator("up", "down", "delta")
+    @classmethod
+    def _whole_for_counts(cls, v: float | None, info: ValidationInfo) -> float | None:
+        threshold = info.data.get("threshold")
+        if v is not None and threshold in INTEGER_THRESHOLDS and not float(v).is_integer():
+            raise ValueError(f"{threshold} takes whole numbers")
+        return v
+
+    @field_validator("down")
+    @classmethod
+    def _below_up(cls, v: float | None, info: ValidationInfo) -> float | None:
+        up = info.data.get("up")
+        if v is not None and up is not None and not v < up:
+            raise ValueError(f"must be below 'up' ({up})")
+        return v
+
     @model_validator(mode="after")
     def _values(self) -> CutShift:
         if self.delta is not None and (self.up is not None or self.down is not None):
@@ -80,14 +115,28 @@ class CutShift(_Entry):
             raise ValueError("a cut variation needs 'up', 'down' or 'delta'")
         return self
 
+    def nominal_of(self, base: Thresholds) -> float:
+        """The threshold's value in ``base`` (a sideband edge left unset is the box edge)."""
+        if self.threshold == "sideband_c_ecal_min":
+            return base.c_ecal_min
+        if self.threshold == "sideband_a_hcal_min":
+            return base.a_hcal_min
+        return getattr(base, self.threshold)
+
+    def wrong_side(self, base: Thresholds) -> list[tuple[str, str]]:
+        """(key, problem) for absolute ``down``/``up`` values on the wrong side of the nominal."""
+        centre = self.nominal_of(base)
+        nominal_text = f"the nominal {self.threshold} ({centre:g})"
+        out = []
+        if self.down is not None and self.down > centre:
+            out.append(("down", f"{self.down:g} is above {nominal_text}"))
+        if self.up is not None and self.up < centre:
+            out.append(("up", f"{self.up:g} is below {nominal_text}"))
+        return out
+
     def value(self, base: Thresholds, direction: int) -> float | None:
         if self.delta is not None:
-            nominal_value = getattr(base, self.threshold)
-            if self.threshold == "sideband_c_ecal_min" and nominal_value is None:
-                nominal_value = base.c_ecal_min
-            if self.threshold == "sideband_a_hcal_min" and nominal_value is None:
-                nominal_value = base.a_hcal_min
-            return nominal_value + direction * self.delta
+            return self.nominal_of(base) + direction * self.delta
         return self.up if direction > 0 else self.down
 
     def shifted(self, base: Thresholds, direction: int) -> Variation | None:
@@ -155,12 +204,12 @@ class VariationSet:
 def load_variations(path: Path | str, periods: Sequence[Period] | Sequence[str] = ()) -> VariationSet:
     """Read and validate a variations file; every problem names the file and the key."""
     path = Path(path)
-    data = load_yaml(path)
+    data, text = read_yaml(path)
     try:
         spec = VariationsFile.model_validate(data)
     except ValidationError as e:
         raise CatalogError(format_validation_error(path, e)) from None
-    vset = VariationSet(path, spec, path.read_text())
+    vset = VariationSet(path, spec, text)
     problems = []
     names = [p if isinstance(p, str) else p.name for p in periods]
     for name, entry in spec.variations.items():
@@ -168,6 +217,22 @@ def load_variations(path: Path | str, periods: Sequence[Period] | Sequence[str] 
             if names and p not in names:
                 problems.append(f"{path}: key 'variations.{name}.periods': no period named '{p}'"
                                 f" in the catalog (known: {', '.join(names)})")
+    # Absolute down/up values on either side of the nominal of each period they apply to
+    # (the defaults stand for the periods when only their names are known); one line per
+    # problem, listing the periods that share it.
+    wrong_side: dict[str, list[str]] = {}
+    for period in [p for p in periods if not isinstance(p, str)] or [None]:
+        base = period.cuts if period is not None else Thresholds()
+        for name, entry in spec.variations.items():
+            applies = entry.applies_to(period.name) if period is not None else entry.periods is None
+            if isinstance(entry, CutShift) and applies:
+                for key, problem in entry.wrong_side(base):
+                    where = f"{path}: key 'variations.{name}.{entry.kind}.{key}': {problem}"
+                    wrong_side.setdefault(where, []).append(period.name if period else "")
+    for where, names_ in wrong_side.items():
+        of = ("the default thresholds" if names_ == [""] else
+              f"period{'s' if len(names_) > 1 else ''} {', '.join(names_)}")
+        problems.append(f"{where} of {of} (down <= nominal <= up)")
     # Every shifted threshold set must be a valid one for every period's nominal cuts.
     for period in [p for p in periods if not isinstance(p, str)] or [None]:
         base = period.cuts if period is not None else Thresholds()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from processors.cuts import Thresholds
+from processors.errors import ConfigurationError
 from workflows.processing.catalog import CatalogError, load_catalog, load_period
 
 DATASETS = Path(__file__).resolve().parents[3] / "datasets"
@@ -104,3 +111,162 @@ def test_relative_and_absolute_files(tmp_path):
 def test_integer_period_name_is_read_as_text(tmp_path):
     path = write(tmp_path, GOOD.replace('name: "p"', "name: 2022"))
     assert load_period(path).name == "2022"
+
+
+def test_catalog_error_is_a_configuration_error():
+    """The command line maps ConfigurationError to exit code 2; catalog errors are one."""
+    assert issubclass(CatalogError, ConfigurationError) and issubclass(CatalogError, ValueError)
+    assert CatalogError("x").exit_code == 2
+
+
+# --- Hostile YAML: every file is read by one safe loader (workflows.processing.config_yaml) ---------
+
+def alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs": each anchor repeats the previous one nine times (9**levels values)."""
+    lines = ["l0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    lines += [f"l{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return GOOD.replace("eot: 1.0e10\n", "") + "x:\n" + "".join(f"  {line}\n" for line in lines) \
+        + f"eot: *a{levels - 1}\n"
+
+
+def refused_quickly(tmp_path: Path, content: str | bytes, seconds: float = 2.0,
+                    max_length: int = 400) -> str:
+    path = tmp_path / "p.yaml"
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    start = time.perf_counter()
+    with pytest.raises(CatalogError) as err:
+        load_period(path)
+    assert time.perf_counter() - start < seconds
+    message = str(err.value)
+    assert message.startswith(f"{path}: "), message
+    assert len(message) < max_length, message[:1000]
+    return message
+
+
+def test_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+    bomb = alias_bomb(9)  # ~500 bytes, 387 million values once expanded
+    assert len(bomb) < 600
+    message = refused_quickly(tmp_path, bomb)
+    assert "more than 100000 values once its aliases are expanded" in message
+    assert "lol" not in message
+
+
+def test_moderate_aliases_are_accepted(tmp_path):
+    text = GOOD.replace("files: [data/*.root]", "files: &f [data/*.root]") + \
+        "cuts: &c {chi2_max: 20.0}\nx-unused: [*f, *c]\n"
+    write(tmp_path, text.replace("x-unused: [*f, *c]\n", "description: &d shared\n"))
+    assert load_period(tmp_path / "p.yaml").description == "shared"
+    merged = GOOD + "beam: &b {particle: e-, energy: 100.0}\n"
+    write(tmp_path, merged.replace("beam: {particle: e-, energy: 100.0}\n", "")
+          .replace("beam: &b {particle: e-, energy: 100.0}\n",
+                   "beam:\n  <<: {particle: e+, energy: 100.0}\n  particle: e-\n"))
+    assert load_period(tmp_path / "p.yaml").beam.particle == "e-"  # merge keys: explicit wins
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    message = refused_quickly(tmp_path, GOOD + "cuts: &loop [*loop]\n")
+    assert "line 5" in message and "refers to a collection that contains it" in message
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    (GOOD + "cuts: " + "[" * 20000 + "]" * 20000 + "\n", 5),
+    (GOOD + "cuts: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n", 5),
+    # the 65th level is the key of the mapping that starts on line 68
+    (GOOD + "cuts:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 200)), 68),
+], ids=["flow sequences", "flow mappings", "block mappings"])
+def test_deep_nesting_is_refused(tmp_path, text, line):
+    message = refused_quickly(tmp_path, text)
+    assert f"line {line}: nested deeper than 64 levels" in message
+
+
+def test_non_utf8_is_refused_naming_the_file(tmp_path):
+    message = refused_quickly(tmp_path, GOOD.encode() + b"description: caf\xe9\n")
+    assert "is not UTF-8 text" in message and "0xe9" in message and "line 5" in message
+
+
+def test_too_large_file_is_refused(tmp_path):
+    message = refused_quickly(tmp_path, GOOD + "#" * (1 << 20) + "\n")
+    assert "larger than the 1 MiB" in message
+
+
+def test_fifo_and_directory_are_refused_without_reading(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")  # reading it would wait for a writer forever
+    # Should the loader open it anyway, a writer turns the hang into a failure.
+    threading.Thread(target=lambda: time.sleep(3) or open(tmp_path / "fifo.yaml", "w").close(),
+                     daemon=True).start()
+    (tmp_path / "dir.yaml").mkdir()
+    for name in ("fifo.yaml", "dir.yaml"):
+        with pytest.raises(CatalogError, match=f"{name}: cannot be read: not a regular file"):
+            load_period(tmp_path / name)
+
+
+@pytest.mark.parametrize(("text", "key", "lines"), [
+    (GOOD + "eot: 2.0e10\n", "eot", (3, 5)),
+    (GOOD.replace("energy: 100.0}", "energy: 100.0, energy: 150.0}"), "beam.energy", (2, 2)),
+    (GOOD + "cuts:\n  chi2_max: 20\n  veto_max: 0.4\n  chi2_max: 30\n", "cuts.chi2_max", (6, 8)),
+    (GOOD + "x: [{a: 1}, {b: 2, b: 3}]\n", "x.1.b", (5, 5)),
+    (GOOD + "description: a\n'description': b\n", "description", (5, 6)),
+], ids=["top level", "flow mapping", "nested", "in a list", "quoted"])
+def test_duplicate_keys_are_refused_at_every_level(tmp_path, text, key, lines):
+    message = refused_quickly(tmp_path, text)
+    assert f"key '{key}': defined twice (lines {lines[0]} and {lines[1]})" in message
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("1" * 5000, "cannot read the value"),
+    ("2022-13-45", "cannot read the value"),
+])
+def test_unreadable_scalars_are_refused_with_the_line(tmp_path, value, problem):
+    message = refused_quickly(tmp_path, GOOD + f"description: {value}\n")
+    assert problem in message and "line 5" in message
+
+
+def test_long_wrong_values_are_not_echoed(tmp_path):
+    message = refused_quickly(tmp_path, GOOD.replace("eot: 1.0e10", f"eot: {list(range(20000))}"))
+    assert "key 'eot'" in message and "valid number" in message
+    many = GOOD.replace("files: [data/*.root]", f"files: {list(range(5000))}")
+    message = refused_quickly(tmp_path, many, max_length=21 * 300)
+    assert message.count("\n") == 20 and "and 4980 more problems" in message
+
+
+# --- Names that become paths -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ['".."', '"."', '".hidden"', '"../../etc"', '"a/b"', '"a b"',
+                                  '"-rf"', '""', f'"{"x" * 101}"', "", "null", "true", "[a]"])
+def test_period_name_must_be_a_safe_directory_name(tmp_path, name):
+    """The name is the period's directory under --output: one plain path component."""
+    message = refused(tmp_path, GOOD.replace('name: "p"', f"name: {name}"))
+    assert f"{tmp_path / 'p.yaml'}: key 'name'" in message, message
+
+
+@pytest.mark.parametrize("name", ["2022", "run-2022_b.v2", "_x", "2022B"])
+def test_plain_period_names_are_accepted(tmp_path, name):
+    assert load_period(write(tmp_path, GOOD.replace('"p"', f'"{name}"'))).name == name
+
+
+# --- Every number finite -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "key"), [
+    (("eot: 1.0e10", "eot: .inf"), "eot"),
+    (("eot: 1.0e10", "eot: .nan"), "eot"),
+    (("eot: 1.0e10", "eot: inf"), "eot"),  # the text 'inf', converted by the model
+    (("energy: 100.0", "energy: .inf"), "beam.energy"),
+    (("energy: 100.0", "energy: 100.0, intensity: .inf"), "beam.intensity"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncalibration: {ecal_scale: .inf}"), "calibration.ecal_scale"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncalibration: {hcal_scale: .nan}"), "calibration.hcal_scale"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {chi2_max: .inf}"), "cuts.chi2_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {box_ecal_max: .inf}"), "cuts.box_ecal_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {srd_max: .inf}"), "cuts.srd_max"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {sideband_c_ecal_min: .inf}"), "cuts.sideband_c_ecal_min"),
+    (("eot: 1.0e10", "eot: 1.0e10\ncuts: {max_angle: .nan}"), "cuts.max_angle"),
+])
+def test_numbers_must_be_finite(tmp_path, change, key):
+    message = refused(tmp_path, GOOD.replace(*change))
+    assert f"key '{key}': Input should be a finite number" in message, message
+
+
+def test_thresholds_must_be_finite():
+    with pytest.raises(ValidationError, match="finite number"):
+        Thresholds(veto_max=math.inf)

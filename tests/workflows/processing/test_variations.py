@@ -118,14 +118,20 @@ def test_period_restricted_variation_is_nominal_elsewhere(tmp_path, periods):
 
 
 @pytest.mark.parametrize(("text", "key", "problem"), [
-    ("variations:\n  x:\n    kind: cut\n    threshold: chi_max\n    up: 3\n", "variations.x.cut.threshold", "unknown threshold"),
-    ("variations:\n  x:\n    kind: cut\n    threshold: chi2_max\n    up: many\n", "variations.x.cut.up", "valid number"),
+    ("variations:\n  x:\n    kind: cut\n    threshold: chi_max\n    up: 3\n", "variations.x.cut.threshold",
+     "unknown threshold"),
+    ("variations:\n  x:\n    kind: cut\n    threshold: chi2_max\n    up: many\n", "variations.x.cut.up",
+     "valid number"),
     ("variations:\n  x:\n    kind: cut\n    threshold: chi2_max\n    upp: 3\n", "variations.x.cut.upp", "unknown key"),
     ("variations:\n  x:\n    kind: scale\n    ecal: 0.01\n", "variations.x", "does not match any of the expected tags"),
     ("variations:\n  x:\n    kind: energy_scale\n", "variations.x.energy_scale", "non-zero"),
     ("variation:\n  x: {}\n", "variation", "unknown key"),
     ("variations:\n  x:\n    kind: cut\n    threshold: srd_min\n    up: 500\n", "variations.x", "srd_min"),
-    ("variations:\n  x:\n    kind: energy_scale\n    ecal: 0.01\n    periods: ['1999']\n", "variations.x.periods", "no period named '1999'"),
+    ("variations:\n  x:\n    kind: energy_scale\n    ecal: 0.01\n    periods: ['1999']\n", "variations.x.periods",
+     "no period named '1999'"),
+    ("variations:\n  x: {kind: cut, threshold: chi2_max, up: .inf}\n", "variations.x.cut.up", "finite number"),
+    ("variations:\n  x: {kind: cut, threshold: veto_max, delta: .inf}\n", "variations.x.cut.delta", "finite number"),
+    ("variations:\n  x: {kind: cut, threshold: box_ecal_max, down: .nan}\n", "variations.x.cut.down", "finite number"),
 ])
 def test_bad_variations_file_is_refused(tmp_path, periods, text, key, problem):
     path = tmp_path / "v.yaml"
@@ -134,6 +140,64 @@ def test_bad_variations_file_is_refused(tmp_path, periods, text, key, problem):
         load_variations(path, periods)
     message = str(err.value)
     assert str(path) in message and f"key '{key}'" in message and problem in message
+
+
+@pytest.mark.parametrize(("entry", "key", "problem"), [
+    ("{kind: cut, threshold: chi2_max, down: 27.9, up: 16.9}", "variations.x.cut.down",
+     "must be below 'up' (16.9) (got 27.9)"),
+    ("{kind: cut, threshold: chi2_max, down: 20.0, up: 20.0}", "variations.x.cut.down",
+     "must be below 'up' (20.0)"),
+    ("{kind: cut, threshold: straw_tracks, up: 1.5}", "variations.x.cut.up",
+     "straw_tracks takes whole numbers (got 1.5)"),
+    ("{kind: cut, threshold: straw_tracks, down: 0.5, up: 2}", "variations.x.cut.down",
+     "straw_tracks takes whole numbers (got 0.5)"),
+    ("{kind: cut, threshold: straw_tracks, delta: 0.5}", "variations.x.cut.delta",
+     "straw_tracks takes whole numbers (got 0.5)"),
+    ("{kind: cut, threshold: chi2_max, down: 25.0, up: 27.9}", "variations.x.cut.down",
+     "25 is above the nominal chi2_max (21.7) of periods 2016, 2017,"),
+    ("{kind: cut, threshold: veto_max, up: 0.3}", "variations.x.cut.up",
+     "0.3 is below the nominal veto_max (0.5) of periods 2016,"),
+    ("{kind: cut, threshold: sideband_c_ecal_min, up: 45.0}", "variations.x.cut.up",
+     "45 is below the nominal sideband_c_ecal_min (50) of periods 2016,"),
+], ids=["down above up", "down equal to up", "fractional up", "fractional down",
+        "fractional delta", "both above the nominal", "up below the nominal",
+        "sideband edge below its nominal (the box edge)"])
+def test_down_and_up_must_bracket_the_nominal(tmp_path, periods, entry, key, problem):
+    """down <= nominal <= up for every period, down < up, whole numbers for a count."""
+    path = tmp_path / "variations.yaml"
+    path.write_text(f"variations:\n  x: {entry}\n")
+    with pytest.raises(CatalogError) as err:
+        load_variations(path, periods)
+    message = str(err.value)
+    assert f"{path}: key '{key}': " in message, message
+    assert problem in message, message
+
+
+def test_nominal_is_each_periods_own(tmp_path):
+    """A period overriding a threshold is checked against its own nominal value."""
+    for name, cuts in (("a", ""), ("b", "cuts: {box_ecal_max: 48.5}\n")):
+        (tmp_path / f"{name}.yaml").write_text(
+            f'name: "{name}"\nbeam: {{particle: e-, energy: 100.0}}\neot: 1.0e10\n'
+            f"files: [x.root]\n{cuts}")
+    periods = load_catalog(tmp_path, require_files=False)
+    path = tmp_path / "v.yaml"
+    path.write_text("variations:\n  edge: {kind: cut, threshold: box_ecal_max, down: 49.0, up: 53.0}\n")
+    with pytest.raises(CatalogError, match=r"key 'variations\.edge\.cut\.down': 49 is above the "
+                                           r"nominal box_ecal_max \(48\.5\) of period b"):
+        load_variations(path, periods)
+    path.write_text("variations:\n  edge: {kind: cut, threshold: box_ecal_max, down: 49.0, up: 53.0,"
+                    " periods: [a]}\n")
+    assert "edge_down" in load_variations(path, periods).names()
+    # one end at the nominal is a one-sided variation, allowed
+    path.write_text("variations:\n  edge: {kind: cut, threshold: box_ecal_max, down: 48.5, up: 53.0}\n")
+    assert load_variations(path, periods).names() == ["edge_up", "edge_down"]
+
+
+def test_whole_numbers_are_accepted_for_a_count(tmp_path, periods):
+    path = tmp_path / "v.yaml"
+    path.write_text("variations:\n  straws: {kind: cut, threshold: straw_tracks, down: 0, up: 2.0}\n")
+    straws = {v.name: v.thresholds.straw_tracks for v in load_variations(path, periods).for_period(periods[0])}
+    assert straws == {"nominal": 1, "straws_up": 2, "straws_down": 0}
 
 
 def test_thresholds_default_is_valid():
