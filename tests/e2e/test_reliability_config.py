@@ -80,6 +80,8 @@ CASES = [
     ("variations fractional count", GOOD,
      "variations:\n  straws: {kind: cut, threshold: straw_tracks, up: 1.5}\n",
      ["variations.yaml", "key 'variations.straws.cut.up'", "straw_tracks takes whole numbers"]),
+    ("catalog value that looks like markup", GOOD.replace("eot: 1.0e10", 'eot: "[/x][bold]1"'), None,
+     ["p.yaml", "key 'eot'", "[/x][bold]1"]),
     ("variations alias bomb", GOOD, alias_bomb(9).replace(GOOD.replace("eot: 1.0e10\n", ""), ""),
      ["variations.yaml", "more than 100000 values once its aliases are expanded"]),
 ]
