@@ -23,6 +23,7 @@ import numpy as np
 from coffea.processor import ProcessorABC
 
 from processors.chunk_memory import release_previous_chunk
+from processors.errors import ProcessingError
 from processors.kernels import NEIGHBOURS, shower_shape
 from processors.schema import CALIBRATION_BIT
 
@@ -32,7 +33,7 @@ FULL_ENERGY_WINDOW = (0.8, 1.2)
 MIN_REFERENCE_EVENTS = 100
 
 
-class ReferenceError(RuntimeError):
+class ReferenceUnavailable(ProcessingError):
     """The shower reference cannot be derived (too few calibration electrons)."""
 
 
@@ -50,7 +51,7 @@ class ShowerReference:
     def from_sums(cls, central_cell: tuple[int, int], n: float, s1: np.ndarray,
                   s2: np.ndarray, sources: tuple[str, ...] = ()) -> ShowerReference:
         if n < MIN_REFERENCE_EVENTS:
-            raise ReferenceError(
+            raise ReferenceUnavailable(
                 f"only {int(n)} calibration-trigger electrons passed the reference selection"
                 f" (at least {MIN_REFERENCE_EVENTS} are needed to derive the shower shape)"
             )

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from processors.errors import OutputError
-from processors.reference import ReferenceError, ShowerReference
+from processors.reference import ReferenceUnavailable, ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -341,8 +341,8 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     if reference is None:
         try:
             reference = derive_reference(period, chunks, client, options)
-        except ReferenceError as err:
-            raise ReferenceError(f"period {period.name}: {err}") from None
+        except ReferenceUnavailable as err:
+            raise ReferenceUnavailable(f"period {period.name}: {err}") from None
         _write(write_json, ref_path, {**reference.to_json(), "key": ref_key})
 
     # Main pass, checkpointed chunk by chunk.
