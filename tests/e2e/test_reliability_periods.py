@@ -1,0 +1,252 @@
+"""Chunks fail honestly: only unreadable input is a failed chunk.
+
+The processors report a chunk whose file cannot be read, or does not follow the schema,
+as a failure (file, entry range, reason), and nothing else: a programming error fails
+the task (Dask retries it) and stops the command with its traceback.
+
+Small hand-built files (``tests/eventfiles.py``), real external ``dask`` schedulers and
+workers; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+from typer.testing import CliRunner
+
+from tests.eventfiles import calibration_electrons, electron, write_catalog, write_events
+from tests.faults import external_cluster, summary
+from workflows.cli import app
+
+CHUNK = ("--chunksize", "100")
+
+
+def process(catalog: Path, output: Path, *extra: str):
+    return CliRunner().invoke(app, ["process", "--catalog", str(catalog), "--output", str(output),
+                                    "--workers", "1", *CHUNK, *extra])
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def period_events(n_calibration: int, n_physics: int, clusters: int = 5, seed: int = 7) -> list[dict]:
+    """Calibration electrons and clean physics electrons (70 GeV: sideband C), spread
+    evenly over ``clusters`` blocks, so that every chunk holds both."""
+    calib = calibration_electrons(n_calibration, seed=seed)
+    physics = [electron(70.0) for _ in range(n_physics)]
+    c, p = n_calibration // clusters, n_physics // clusters
+    return [e for i in range(clusters) for e in calib[i * c:(i + 1) * c] + physics[i * p:(i + 1) * p]]
+
+
+def damage_baskets(path: Path, branch: str, baskets: list[int] | None = None) -> None:
+    """Overwrite the compression header of baskets in place (damaged payload bytes may go
+    unnoticed: ZSTD frames carry no checksum); the file keeps its size and modification
+    time, so nothing in the provenance tells that it changed."""
+    st = path.stat()
+    b = uproot.open(path)["events"][branch]
+    seeks = b.member("fBasketSeek")
+    with open(path, "r+b") as f:
+        for i in range(b.num_baskets) if baskets is None else baskets:
+            f.seek(int(seeks[i]) + 14)
+            key_length = struct.unpack(">h", f.read(2))[0]  # TKey.fKeylen
+            f.seek(int(seeks[i]) + key_length)
+            f.write(b"XX")  # no compression algorithm is called that
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def restore(path: Path, data: bytes) -> None:
+    """Put the intact bytes back, again keeping size and modification time."""
+    st = path.stat()
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+# -- defect 4: programming errors are not bad input -----------------------------------------
+
+BREAK_SEARCH = """
+import processors.invisible as inv
+original = inv.InvisibleSearchProcessor.process_columns
+def process_columns(self, columns):
+    if self.setup.name != {period!r}:
+        return original(self, columns)
+    with open({count!r}, "a") as f:
+        f.write("attempt\\n")
+    return 1 / 0
+inv.InvisibleSearchProcessor.process_columns = process_columns
+"""
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(240)
+def test_a_programming_error_stops_the_command_with_its_traceback(tmp_path):
+    events = period_events(300, 200)
+    write_events(tmp_path / "data" / "a.root", events, step=100)
+    write_events(tmp_path / "data" / "b.root", events, step=100)
+    catalog = tmp_path / "catalog"
+    write_catalog(catalog, "a_fine", ["../data/a.root"])
+    write_catalog(catalog, "b_bug", ["../data/b.root"])
+    out, count = tmp_path / "out", tmp_path / "attempts"
+    with external_cluster(tmp_path / "cluster", n_workers=1) as cluster:
+        from distributed import Client
+
+        with Client(cluster.address, timeout="10s") as client:
+            client.run(exec, BREAK_SEARCH.format(period="b_bug", count=str(count)), {})
+        result = CliRunner().invoke(app, ["process", "--catalog", str(catalog), "--output",
+                                          str(out), "--scheduler", cluster.address,
+                                          "--chunksize", "500"])
+    assert result.exit_code not in (0, 2), result.output
+    shown = "".join(traceback.format_exception(*result.exc_info))  # what main() prints
+    assert isinstance(result.exception.__cause__, ZeroDivisionError), shown
+    assert "in process_columns" in shown and "ZeroDivisionError: division by zero" in shown
+    assert count.read_text().count("attempt") == 4  # the task and its 3 retries
+    assert not (out / "b_bug" / "summary.json").exists()  # never reported as bad input
+    assert summary(out, "a_fine")["complete"] is True
+
+
+def _events(path: Path, start: int, stop: int):
+    from coffea.nanoevents import BaseSchema, NanoEventsFactory
+
+    meta = {"dataset": "p", "filename": str(path), "treename": "events",
+            "entrystart": start, "entrystop": stop, "fileuuid": ""}
+    return NanoEventsFactory.from_root({str(path): "events"}, schemaclass=BaseSchema,
+                                       metadata=meta, mode="virtual", entry_start=start,
+                                       entry_stop=stop).events()
+
+
+@pytest.fixture(scope="module")
+def intact(tmp_path_factory):
+    path = tmp_path_factory.mktemp("intact") / "i.root"
+    return write_events(path, period_events(300, 200), step=100)
+
+
+def _search(reference):
+    from processors.cuts import Thresholds
+    from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+    from processors.variations import nominal
+
+    return InvisibleSearchProcessor(PeriodSetup("p", 100.0), reference, [nominal(Thresholds())])
+
+
+def _reference(path: Path):
+    from processors.reference import ShowerReferenceProcessor, reference_from_output
+
+    proc = ShowerReferenceProcessor(100.0, 1.0, (3, 3))
+    return proc, reference_from_output(proc.process(_events(path, 0, 500)), (3, 3))
+
+
+COMPRESSIONS = {"zlib": uproot.ZLIB(3), "lz4": uproot.LZ4(3), "lzma": uproot.LZMA(3),
+                "zstd": uproot.ZSTD(3), "none": None}
+#: Parts of a basket that can be damaged (bytes from, how many), relative to the basket's
+#: seek, its key length and its size: the compressed payload, the compression header,
+#: the key, and the basket's fields at the end of the key (entries, buffer sizes).
+DAMAGE = {"payload": lambda seek, key, size: (seek + size // 2, 64),
+          "header": lambda seek, key, size: (seek + key, 9),
+          "key": lambda seek, key, size: (seek + 2, 64),
+          "fields": lambda seek, key, size: (seek + key - 18, 16)}
+
+
+def _damaged_copy(src: Path, dst: Path, compression, where: str) -> Path:
+    """``src`` rewritten with ``compression`` (clusters of 100), basket 2 of ``ecal`` damaged."""
+    columns = uproot.open(src)["events"].arrays(library="np")
+    with uproot.recreate(dst, compression=compression) as f:
+        f.mktree("events", {k: (v.dtype, v.shape[1:]) for k, v in columns.items()})
+        for i in range(0, 500, 100):
+            f["events"].extend({k: v[i:i + 100] for k, v in columns.items()})
+    b = uproot.open(dst)["events"]["ecal"]
+    seek, size = int(b.member("fBasketSeek")[2]), int(b.member("fBasketBytes")[2])
+    data = bytearray(dst.read_bytes())
+    key_length = struct.unpack(">h", data[seek + 14:seek + 16])[0]  # TKey.fKeylen
+    offset, n = DAMAGE[where](seek, key_length, size)
+    data[offset:offset + n] = np.random.default_rng(1).integers(0, 256, n, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _assert_failed_chunk(path: Path, reference, events_of_chunk, start: int, stop: int) -> list[str]:
+    """Both processors report the chunk as failed (file, entry range, reason); returns the reasons."""
+    from processors.reference import ShowerReferenceProcessor
+
+    out = ShowerReferenceProcessor(100.0, 1.0, (3, 3)).process(events_of_chunk())
+    (ref,) = out["reference_failed"]
+    assert (ref["file"], ref["entrystart"], ref["entrystop"]) == (str(path), start, stop)
+    out = _search(reference).process(events_of_chunk())
+    assert out["failed_chunks"] == 1 and "hists" not in out
+    (main,) = out["failed"]
+    assert (main["file"], main["entrystart"], main["entrystop"]) == (str(path), start, stop)
+    return [ref["reason"], main["reason"]]
+
+
+@pytest.mark.parametrize("where", list(DAMAGE))
+@pytest.mark.parametrize("compression", list(COMPRESSIONS))
+def test_a_damaged_basket_is_a_failed_chunk_in_both_passes(intact, tmp_path, compression, where):
+    if compression == "none" and where in ("payload", "header"):
+        pytest.skip("uncompressed, these bytes are data: nothing tells that they changed")
+    if compression == "zstd" and where == "payload":
+        pytest.skip("ZSTD frames in ROOT files carry no checksum: damaged data may decode")
+    path = _damaged_copy(intact, tmp_path / "d.root", COMPRESSIONS[compression], where)
+    _, reference = _reference(intact)
+    reasons = _assert_failed_chunk(path, reference, lambda: _events(path, 200, 300), 200, 300)
+    assert all(r.split(":")[0] in READ_ERROR_NAMES for r in reasons), reasons
+    # the other chunks are read in full
+    assert _search(reference).process(_events(path, 300, 400))["events"] == 100
+
+
+READ_ERROR_NAMES = {"DecompressionError", "error", "ValueError", "DeserializationError",
+                    "OSError", "SchemaError", "FieldNotFoundError", "KeyInFileError"}
+
+
+def test_a_file_truncated_while_open_is_a_failed_chunk(intact, tmp_path):
+    path = tmp_path / "t.root"
+    shutil.copy(intact, path)
+    _, reference = _reference(intact)
+    opened = [_events(path, 200, 300), _events(path, 200, 300)]  # opened, nothing read yet
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 3)
+    reasons = _assert_failed_chunk(path, reference, opened.pop, 200, 300)
+    assert all(r.startswith("OSError: ") for r in reasons), reasons
+
+
+def test_columns_departing_from_the_schema_are_a_failed_chunk(intact, tmp_path):
+    columns = uproot.open(intact)["events"].arrays(library="np")
+    _, reference = _reference(intact)
+    wrong = tmp_path / "wrong_type.root"
+    with uproot.recreate(wrong) as f:
+        f["events"] = {**columns, "ecal": columns["ecal"].astype(np.float64)}
+    reasons = _assert_failed_chunk(wrong, reference, lambda: _events(wrong, 0, 500), 0, 500)
+    assert reasons == ["SchemaError: branch 'ecal' is float64[2][6][6], expected float32[2][6][6]"] * 2
+    missing = tmp_path / "missing.root"
+    with uproot.recreate(missing) as f:
+        f.mktree("events", {k: (v.dtype, v.shape[1:]) for k, v in columns.items() if k != "ecal"})
+        f["events"].extend({k: v for k, v in columns.items() if k != "ecal"})
+    reasons = _assert_failed_chunk(missing, reference, lambda: _events(missing, 0, 500), 0, 500)
+    assert all("ecal" in r for r in reasons), reasons
+
+
+def test_programming_errors_in_the_processors_are_raised(intact, monkeypatch):
+    import processors.reference
+
+    proc, reference = _reference(intact)
+    search = _search(reference)
+
+    class Broken(type(search)):
+        def process_columns(self, columns):
+            return self.no_such_attribute
+
+    broken = Broken(search.setup, reference, search.variations)
+    with pytest.raises(AttributeError, match="no_such_attribute"):
+        broken.process(_events(intact, 0, 100))
+
+    def shower_shape(*args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(processors.reference, "shower_shape", shower_shape)
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        proc.process(_events(intact, 0, 100))
