@@ -69,6 +69,21 @@ def restore(path: Path, data: bytes) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+# -- paths with non-ASCII characters ------------------------------------------------------
+
+@pytest.mark.distributed
+def test_paths_with_non_ascii_characters_are_processed(tmp_path):
+    data = write_events(tmp_path / "daten_é" / "läuf_1.root", period_events(300, 200), step=100)
+    write_catalog(tmp_path / "catalog", "accented", ["../daten_é/*.root"])
+    out = tmp_path / "résultats"
+    result = process(tmp_path / "catalog", out)
+    assert result.exit_code == 0, result.output
+    s = summary(out, "accented")
+    assert s["complete"] is True and s["failed"] == []
+    assert s["events"]["read"] == 500 and s["chunks"]["total"] == 5
+    assert list(s["files"]["entries"]) == [str(data)]
+
+
 # -- defect 4: programming errors are not bad input -----------------------------------------
 
 BREAK_SEARCH = """

@@ -25,7 +25,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,8 +174,8 @@ def checkpoint_count(directory: Path) -> int:
     return sum(1 for _ in Path(directory).rglob("*.coffea")) if Path(directory).is_dir() else 0
 
 
-def _runner(client, options: ProcessOptions, metadata_cache: dict, desc: str, checkpointer=None,
-            status: bool = True):
+def _runner(client, options: ProcessOptions, metadata_cache: MutableMapping, desc: str,
+            checkpointer=None, status: bool = True):
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
