@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from tests.eventfiles import calibration_electrons, electron, write_catalog, write_events
 from tests.faults import external_cluster, summary
 from workflows.cli import app
+from workflows.processing.results import read_period
 
 CHUNK = ("--chunksize", "100")
 
@@ -35,6 +36,27 @@ def process(catalog: Path, output: Path, *extra: str):
 
 def flat(text: str) -> str:
     return " ".join(text.split())
+
+
+def mentions(output: str, message: str) -> bool:
+    """Whether the output holds ``message``, whatever rich's line breaks (long paths are
+    folded at any character)."""
+    return "".join(message.split()) in "".join(output.split())
+
+
+def runs_table(output: str) -> dict[str, str]:
+    """Status per period in the runs table (rich may cut names short: ``a_few_ele…``)."""
+    rows = {}
+    for line in output[output.rindex("Processing"):].splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 8 and cells[0]:
+            rows[cells[0].rstrip("…")] = cells[1]
+    return rows
+
+
+def status_in_table(output: str, period: str) -> str:
+    (status,) = [s for name, s in runs_table(output).items() if period.startswith(name)]
+    return status
 
 
 def period_events(n_calibration: int, n_physics: int, clusters: int = 5, seed: int = 7) -> list[dict]:
@@ -67,6 +89,130 @@ def restore(path: Path, data: bytes) -> None:
     st = path.stat()
     path.write_bytes(data)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+# -- defect 1: period-level errors ----------------------------------------------------------
+
+FEW = "a_few_electrons"
+NO_CHUNK = "b_no_readable_chunk"
+NON_ASCII = "c_non_ascii"
+GOOD = "d_good"
+
+
+@pytest.fixture(scope="module")
+def periods(tmp_path_factory):
+    """Four periods processed by one command: two fail, two are processed."""
+    root = tmp_path_factory.mktemp("periods")
+    events = period_events(300, 200)
+    write_events(root / "few" / "f.root", period_events(50, 100), step=30)
+    write_events(root / "nochunk" / "n.root", events, step=100)
+    damage_baskets(root / "nochunk" / "n.root", "hcal")  # the reference pass does not read it
+    write_events(root / "daten_é" / "läuf_1.root", events, step=100)
+    write_events(root / "good" / "g.root", events, step=100)
+    catalog = root / "catalog"
+    write_catalog(catalog, FEW, ["../few/*.root"])
+    write_catalog(catalog, NO_CHUNK, ["../nochunk/*.root"])
+    write_catalog(catalog, NON_ASCII, ["../daten_é/*.root"])
+    write_catalog(catalog, GOOD, ["../good/*.root"])
+    out = root / "out"
+    result = process(catalog, out)
+    return {"root": root, "catalog": catalog, "out": out, "result": result}
+
+
+REASONS = {
+    FEW: "only 50 calibration-trigger electrons passed the reference selection",
+    NO_CHUNK: "no chunk could be read: all 5 chunks failed",
+}
+
+
+@pytest.mark.distributed
+def test_failed_periods_end_the_command_with_exit_1_and_are_named_in_the_table(periods):
+    result = periods["result"]
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "Traceback" not in text
+    caption = flat(result.output[result.output.rindex("Processing"):])
+    for name, reason in REASONS.items():
+        assert f"{name}: {reason}" in caption, name
+        assert f"ERROR {name}: {reason}" in text, name  # the log
+        assert status_in_table(result.output, name) == "failed", name
+    for name in (NON_ASCII, GOOD):
+        assert status_in_table(result.output, name) == "processed", name
+
+
+@pytest.mark.distributed
+def test_a_failed_period_has_a_summary_that_says_why(periods):
+    good = summary(periods["out"], GOOD)
+    for name, reason in REASONS.items():
+        s = summary(periods["out"], name)
+        assert s["status"] == "failed" and s["complete"] is False, name
+        assert reason in s["reason"], (name, s["reason"])
+        assert set(good) - {"shower_reference", "cutflow_by_process"} <= set(s), name
+        assert not (periods["out"] / name / "histograms.json.gz").exists()
+    chunks = summary(periods["out"], NO_CHUNK)["failed"]
+    assert [f["entries"] for f in chunks] == [[i, i + 100] for i in range(0, 500, 100)]
+    assert all(f["file"].endswith("n.root") for f in chunks)
+    assert all("unrecognized compression algorithm: b'XX'" in f["reason"] for f in chunks)
+    assert summary(periods["out"], FEW)["failed"] == []
+
+
+@pytest.mark.distributed
+def test_the_other_periods_are_processed_non_ascii_paths_included(periods):
+    good, accented = summary(periods["out"], GOOD), summary(periods["out"], NON_ASCII)
+    for s in (good, accented):
+        assert s["status"] == "processed" and s["reason"] is None
+        assert s["complete"] is True and s["failed"] == []
+        assert s["events"]["read"] == 500
+    assert list(accented["files"]["entries"]) == [str(periods["root"] / "daten_é" / "läuf_1.root")]
+    for key in ("cutflow", "regions", "events"):
+        assert accented[key] == good[key], key
+
+
+@pytest.mark.distributed
+def test_failed_periods_are_tried_again_and_processed_ones_are_up_to_date(periods, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(periods["out"], out)
+    result = process(periods["catalog"], out)
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    for name in (FEW, NO_CHUNK):
+        assert status_in_table(result.output, name) == "failed", name
+        assert summary(out, name)["status"] == "failed"
+    for name in (NON_ASCII, GOOD):
+        assert status_in_table(result.output, name) == "up to date", name
+        assert f"{name}: up to date" in text
+
+
+@pytest.mark.distributed
+def test_a_period_failing_when_reprocessed_keeps_its_previous_result(periods, tmp_path):
+    data = tmp_path / "data" / "p.root"
+    write_events(data, period_events(300, 200), step=100)
+    intact = data.read_bytes()
+    catalog = tmp_path / "catalog"
+    write_catalog(catalog, "p", ["../data/*.root"])
+    out = tmp_path / "out"
+    assert process(catalog, out).exit_code == 0
+    before = {n: (out / "p" / n).read_bytes() for n in ("summary.json", "histograms.json.gz")}
+
+    shutil.copy(periods["root"] / "few" / "f.root", data)  # a new version, unusable
+    result = process(catalog, out)
+    assert result.exit_code == 1, result.output
+    s = summary(out, "p")
+    assert s["status"] == "failed" and REASONS[FEW] in s["reason"]
+    assert s["previous"] == "previous"
+    assert mentions(result.output, f"p: the previous result is kept in {out / 'p' / 'previous'}")
+    for name, content in before.items():
+        assert (out / "p" / "previous" / name).read_bytes() == content, name
+    assert read_period(out / "p" / "previous").summary["complete"] is True
+
+    # Failing again keeps the same previous result; success replaces it.
+    assert process(catalog, out).exit_code == 1
+    assert (out / "p" / "previous" / "summary.json").read_bytes() == before["summary.json"]
+    data.write_bytes(intact)
+    result = process(catalog, out)
+    assert result.exit_code == 0, result.output
+    assert summary(out, "p")["status"] == "processed"
+    assert not (out / "p" / "previous").exists()
 
 
 # -- paths with non-ASCII characters ------------------------------------------------------
