@@ -1,15 +1,28 @@
-"""Chunks fail honestly: only unreadable input is a failed chunk.
+"""Run periods and chunks fail honestly and in isolation, through ``na64 process``.
 
-The processors report a chunk whose file cannot be read, or does not follow the schema,
-as a failure (file, entry range, reason), and nothing else: a programming error fails
-the task (Dask retries it) and stops the command with its traceback.
+* A period that cannot be processed (too few calibration electrons for the shower
+  reference, no chunk that can be read) gets a ``summary.json`` saying so (``status:
+  "failed"``, a ``reason``), the other periods are processed, the command ends with exit
+  code 1 and the runs table names the period and the reason; no traceback. A period that
+  fails when it is reprocessed keeps its previous result (``previous/``).
+* A chunk the shower-reference pass cannot read is a failure of the period like any
+  other (``failed``, ``"pass": "reference"``); such a reference is never reused, and
+  ``--force`` always derives the reference again. A reference short of the requested
+  electrons is flagged.
+* Paths with non-ASCII characters are processed like any other.
+* The processors report a chunk whose file cannot be read, or does not follow the
+  schema, as a failure (file, entry range, reason), and nothing else: a programming
+  error fails the task (Dask retries it) and stops the command with its traceback.
 
-Small hand-built files (``tests/eventfiles.py``), real external ``dask`` schedulers and
-workers; nothing is mocked.
+Small hand-built files (``tests/eventfiles.py``), real LocalClusters and external
+``dask`` schedulers and workers. Two tests inject a fault on the workers of an external
+cluster (``client.run``): a bug in the search processor, and a read error of the
+reference pass that happens once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -213,6 +226,114 @@ def test_a_period_failing_when_reprocessed_keeps_its_previous_result(periods, tm
     assert result.exit_code == 0, result.output
     assert summary(out, "p")["status"] == "processed"
     assert not (out / "p" / "previous").exists()
+
+
+# -- defect 2: the shower-reference pass ----------------------------------------------------
+
+@pytest.mark.distributed
+def test_a_chunk_lost_in_the_reference_pass_is_a_failure_and_never_sticks(tmp_path):
+    data = tmp_path / "data" / "r.root"
+    write_events(data, period_events(300, 200), step=100)  # 60 calibration electrons per chunk
+    intact = data.read_bytes()
+    damage_baskets(data, "ecal", [2])
+    catalog = tmp_path / "catalog"
+    write_catalog(catalog, "r", ["../data/*.root"])
+    out = tmp_path / "out"
+
+    result = process(catalog, out)
+    assert result.exit_code == 1, result.output
+    s = summary(out, "r")
+    assert s["complete"] is False and s["status"] == "processed"
+    reference_failures = [f for f in s["failed"] if f.get("pass") == "reference"]
+    assert [(f["file"], f["entries"]) for f in reference_failures] == [(str(data), [200, 300])]
+    assert "unrecognized compression algorithm: b'XX'" in reference_failures[0]["reason"]
+    assert [f["entries"] for f in s["failed"] if "pass" not in f] == [[200, 300]]  # main pass
+    assert s["shower_reference"]["n_events"] == 240
+    assert s["shower_reference"]["requested"] == 20_000
+    assert mentions(result.output, f"r: failed {data} entries 200-300 (shower reference pass)")
+    assert json.loads((out / "r" / "shower_reference.json").read_text())["key"] is None
+
+    # The read error was transient: the same files (same size and time) give the full reference.
+    restore(data, intact)
+    result = process(catalog, out)
+    assert result.exit_code == 0, result.output
+    s = summary(out, "r")
+    assert s["complete"] is True and s["failed"] == [] and s["shower_reference"]["n_events"] == 300
+    derived = json.loads((out / "r" / "shower_reference.json").read_text())
+    assert derived["key"]
+
+    # --force derives it again, even when a stored reference claims to be reusable.
+    tampered = {**derived, "n_events": 1, "mean": [0.5] * 9}
+    (out / "r" / "shower_reference.json").write_text(json.dumps(tampered))
+    assert process(catalog, out, "--force").exit_code == 0
+    assert json.loads((out / "r" / "shower_reference.json").read_text()) == derived
+    assert summary(out, "r")["shower_reference"]["n_events"] == 300
+
+
+#: A read error of the reference pass only, once (as a storage hiccup would): the
+#: worker's ``read_column`` of the reference processor fails for entries 200-300.
+FLAKY_REFERENCE_READ = """
+import os
+import processors.reference as reference
+original = reference.read_column
+def read_column(events, name):
+    if (name == "ecal" and events.metadata["entrystart"] == 200
+            and not os.path.exists({flag!r})):
+        open({flag!r}, "w").close()
+        raise OSError("[Errno 5] Input/output error")
+    return original(events, name)
+reference.read_column = read_column
+"""
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(240)
+def test_a_transient_read_error_of_the_reference_pass_is_recorded_and_tried_again(tmp_path):
+    data = write_events(tmp_path / "data" / "t.root", period_events(300, 200), step=100)
+    catalog = tmp_path / "catalog"
+    write_catalog(catalog, "t", ["../data/*.root"])
+    out, flag = tmp_path / "out", tmp_path / "failed-once"
+    with external_cluster(tmp_path / "cluster", n_workers=1) as cluster:
+        from distributed import Client
+
+        with Client(cluster.address, timeout="10s") as client:
+            client.run(exec, FLAKY_REFERENCE_READ.format(flag=str(flag)), {})
+
+        def run(*extra: str):
+            return process(catalog, out, "--scheduler", cluster.address, *extra)
+
+        result = run()
+        assert flag.exists()
+        assert result.exit_code == 1, result.output
+        s = summary(out, "t")
+        assert s["complete"] is False
+        assert s["failed"] == [{"file": str(data), "entries": [200, 300], "pass": "reference",
+                                "reason": "OSError: [Errno 5] Input/output error"}]
+        assert s["shower_reference"]["n_events"] == 240 and s["chunks"]["failed"] == 0
+        assert s["events"]["read"] == 500  # the main pass read every chunk
+        assert runs_table(result.output)["t"] == "processed"
+
+        # Same files: the period is not up to date, the reference is derived again.
+        result = run()
+        assert result.exit_code == 0, result.output
+        assert "t: reprocessing" in flat(result.output)
+        s = summary(out, "t")
+        assert s["complete"] is True and s["failed"] == []
+        assert s["shower_reference"]["n_events"] == 300
+
+        result = run()  # now it is up to date
+        assert result.exit_code == 0 and "t: up to date" in flat(result.output)
+
+
+@pytest.mark.distributed
+def test_a_reference_short_of_the_requested_electrons_is_flagged(periods):
+    s = summary(periods["out"], GOOD)
+    ref = s["shower_reference"]
+    assert ref["n_events"] == 300 and ref["requested"] == 20_000
+    assert "300 of the 20000 requested" in ref["warning"]
+    assert s["complete"] is True
+    assert mentions(periods["result"].output,
+                    f"{GOOD}: the shower reference uses only 300 of the 20000 requested")
 
 
 # -- paths with non-ASCII characters ------------------------------------------------------

@@ -10,7 +10,9 @@ For each period, in order:
    under ``duplicates``;
 3. first pass: the shower reference from calibration-trigger electrons, read from
    chunks spread over the period until enough electrons are found (reused while
-   its inputs are unchanged);
+   its inputs are unchanged, except with ``force``); chunks it cannot read are listed
+   under ``failed`` (``"pass": "reference"``, the period is incomplete) and such a
+   reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
    chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
    from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from processors.errors import OutputError, ProcessingError
-from processors.reference import ShowerReference
+from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -218,15 +220,38 @@ def _spread_order(n: int) -> list[int]:
     return order
 
 
-def derive_reference(period: Period, chunks: list, client, options: ProcessOptions) -> ShowerReference:
-    """First pass: calibration electrons from chunks spread over the period."""
-    from processors.reference import ShowerReferenceProcessor, reference_from_output
+@dataclass
+class ReferencePass:
+    """What the first pass read: the per-chunk sums of the calibration electrons, and the
+    chunks it could not read (file, entrystart, entrystop, reason)."""
+
+    output: dict
+    failed: list[dict]
+    central_cell: tuple[int, int]
+
+    def reference(self) -> ShowerReference:
+        """The reference (raises :class:`ReferenceUnavailable` with too few electrons)."""
+        try:
+            return reference_from_output(self.output, self.central_cell)
+        except ReferenceUnavailable as err:
+            if not self.failed:
+                raise
+            raise ReferenceUnavailable(f"{err}; {len(self.failed)} chunk(s) of the shower "
+                                       "reference pass could not be read (see 'failed')") from None
+
+
+def derive_reference(period: Period, chunks: list, client,
+                     options: ProcessOptions) -> ReferencePass:
+    """First pass: calibration electrons from chunks spread over the period, until
+    ``reference_events`` are found or every chunk was read."""
+    from processors.reference import ShowerReferenceProcessor
 
     proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
                                     period.cuts.ecal_central_cell)
     runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
     order = _spread_order(len(chunks))
     merged: dict = {"reference_sums": {}}
+    failed: list[dict] = []
     batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
     done = 0
     while done < len(order):
@@ -234,11 +259,22 @@ def derive_reference(period: Period, chunks: list, client, options: ProcessOptio
         done += len(picked)
         out = runner(picked, proc, treename=TREE_NAME)
         merged["reference_sums"].update(out.get("reference_sums", {}))
+        failed += out.get("reference_failed", [])
         n = sum(v[0] for v in merged["reference_sums"].values())
         if n >= period.reference_events:
             break
         batch *= 2
-    return reference_from_output(merged, period.cuts.ecal_central_cell)
+    return ReferencePass(merged, failed, period.cuts.ecal_central_cell)
+
+
+def reference_note(period: Period, reference: ShowerReference) -> dict:
+    """``requested`` electrons for the reference, and a ``warning`` when it has fewer."""
+    note: dict = {"requested": period.reference_events}
+    if reference.n_events < period.reference_events:
+        note["warning"] = (f"the shower reference uses only {reference.n_events} of the "
+                           f"{period.reference_events} requested calibration-trigger electrons "
+                           "(all that passed its selection in the chunks read)")
+    return note
 
 
 def without_duplicates(chunks: list, skip: dict) -> list:
@@ -254,8 +290,14 @@ def without_duplicates(chunks: list, skip: dict) -> list:
     return out
 
 
-def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict]) -> list[dict]:
+def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict],
+                    reference_failures: Sequence[dict] = ()) -> list[dict]:
+    """Bad files, then chunks the shower reference pass could not read (``"pass":
+    "reference"``), then chunks the main pass could not read."""
     failed = [{"file": c.path, "reason": c.reason} for c in checks if not c.ok]
+    for f in sorted(reference_failures, key=lambda f: (f["file"], f["entrystart"])):
+        failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
+                       "reason": f["reason"], "pass": "reference"})
     for f in sorted(chunk_failures, key=lambda f: (f["file"], f["entrystart"])):
         failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
                        "reason": f["reason"]})
@@ -286,7 +328,8 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     record = _plan(period, options)[3]
     previous = read_json(summary_path)
     if (read_json(prov_path) != record or previous.get("chunks", {}).get("failed")
-            or previous.get("status") == "failed"):
+            or previous.get("status") == "failed"
+            or any(f.get("pass") == "reference" for f in previous.get("failed", []))):
         return None
     return PeriodRun(period.name, "up to date", events=previous["events"]["read"],
                      chunks=previous["chunks"]["total"], complete=previous["complete"],
@@ -304,10 +347,15 @@ class _Attempt:
     duplicates: Duplicates | None = None
     n_chunks: int | None = None
     reference: ShowerReference | None = None
+    reference_failed: list[dict] = field(default_factory=list)
     out: dict = field(default_factory=dict)
 
     def failed(self) -> list[dict]:
-        return _failed_entries(self.checks, self.out.get("failed", []))
+        return _failed_entries(self.checks, self.out.get("failed", []), self.reference_failed)
+
+    @property
+    def failed_chunks(self) -> int:
+        return int(self.out.get("failed_chunks", 0)) + len(self.reference_failed)
 
 
 @dataclass
@@ -392,6 +440,7 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     summary = _summary(period, options, variations, reference, out, attempt.checks, failed,
                        attempt.empty, n_chunks, seconds, attempt.duplicates)
     summary.update(status="processed", reason=None)
+    summary["shower_reference"].update(reference_note(period, reference))
     try:  # from here on the previous result is replaced
         summary_path.unlink(missing_ok=True)
     except OSError as e:
@@ -402,7 +451,7 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
         period.name, "processed", events=int(out.get("events", 0)), chunks=n_chunks,
-        failed_chunks=int(out.get("failed_chunks", 0)), failed_files=len({f["file"] for f in failed}),
+        failed_chunks=attempt.failed_chunks, failed_files=len({f["file"] for f in failed}),
         seconds=seconds, complete=summary["complete"], summary=summary,
     )
 
@@ -430,7 +479,8 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     chunks = without_duplicates(chunks, duplicates.skip)
     attempt.n_chunks = len(chunks)
 
-    # First pass: the shower reference (kept while its inputs are unchanged).
+    # First pass: the shower reference (kept while its inputs are unchanged, unless
+    # --force, or chunks of the pass could not be read).
     ref_path = outdir / REFERENCE
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
@@ -438,14 +488,21 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
     reference = None
-    if ref_path.exists():
+    if ref_path.exists() and not options.force:
         stored = read_json(ref_path)
         if stored.get("key") == ref_key:
             reference = ShowerReference.from_json(stored)
+            log.info("%s: shower reference unchanged, reused", period.name)
     if reference is None:
-        reference = derive_reference(period, chunks, client, options)
-        _write(write_json, ref_path, {**reference.to_json(), "key": ref_key})
+        first = derive_reference(period, chunks, client, options)
+        attempt.reference_failed = first.failed
+        reference = first.reference()
+        # A reference missing chunks is recorded, never reused: the next run derives it again.
+        key = None if first.failed else ref_key
+        _write(write_json, ref_path, {**reference.to_json(), "key": key})
     attempt.reference = reference
+    if reference.n_events < period.reference_events:
+        log.warning("%s: %s", period.name, reference_note(period, reference)["warning"])
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
@@ -480,10 +537,11 @@ def _failed_period(period: Period, options: ProcessOptions, variations: list[Var
                        failed, attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
     summary.update(complete=False, status="failed", reason=reason,
                    previous=PREVIOUS if kept is not None else None)
+    if attempt.reference is not None:
+        summary["shower_reference"].update(reference_note(period, attempt.reference))
     _write_outputs(outdir, None, record, summary)
     return PeriodRun(period.name, "failed", events=int(attempt.out.get("events", 0)),
-                     chunks=attempt.n_chunks or 0,
-                     failed_chunks=int(attempt.out.get("failed_chunks", 0)),
+                     chunks=attempt.n_chunks or 0, failed_chunks=attempt.failed_chunks,
                      failed_files=len({f["file"] for f in failed}), seconds=seconds,
                      complete=False, message=reason, summary=summary)
 
