@@ -32,7 +32,8 @@ class SchemaError(ValueError):
 #: Errors that mean a chunk's file cannot be read as the schema says.
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # truncated, vanished or unreadable file
-    ValueError,  # uproot: wrong entries in a basket, bad checksum or compression header; SchemaError
+    ValueError,  # uproot: wrong entries in a basket, bad checksum or compression header;
+    #              awkward: conversions; SchemaError
     KeyError,  # uproot.KeyInFileError: a missing tree or branch
     ak.errors.FieldNotFoundError,  # a branch missing from the chunk's events
     uproot.deserialization.DeserializationError,  # a damaged basket key
