@@ -12,8 +12,10 @@
    the nominal one) are left out of every count and histogram, at every step;
 5. fill the histograms.
 
-A chunk that cannot be read or processed is returned as a failure record (file,
-entry range, reason) instead of an exception, so one bad file never costs the rest.
+A chunk whose file cannot be read, or does not follow the schema, is returned as a
+failure record (file, entry range, reason) instead of an exception, so one bad file
+never costs the rest. Any other exception (a programming error, no memory left) is
+raised: Dask retries the task, and the command stops with its traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from processors.chunk_memory import release_previous_chunk
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
 from processors.histograms import PROCESS_CODES, add_counts, book, flat_index
 from processors.quantities import EventQuantities, read_columns
+from processors.reading import READ_ERRORS, describe
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT
 from processors.variations import NOMINAL, Variation
@@ -247,10 +250,9 @@ class InvisibleSearchProcessor(ProcessorABC):
                  "entrystop": int(meta["entrystop"])}
         try:
             columns = read_columns(events, with_truth="mc_process" in events.fields)
-            out = self.process_columns(columns)
-        except Exception as err:  # unreadable or non-conforming chunk
-            return {"failed": [{**where, "reason": f"{type(err).__name__}: {err}"}],
-                    "chunks": 1, "failed_chunks": 1}
+        except READ_ERRORS as err:  # unreadable or non-conforming chunk; anything else is a bug
+            return {"failed": [{**where, "reason": describe(err)}], "chunks": 1, "failed_chunks": 1}
+        out = self.process_columns(columns)
         out["entries_by_file"] = {meta["filename"]: out["events"]}
         return out
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from processors.kernels import module_sums, shower_chi2, shower_shape
+from processors.reading import read_column
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
 
@@ -24,9 +24,11 @@ NO_TRUTH = -1
 
 
 def read_columns(events: Any, with_truth: bool) -> dict[str, np.ndarray]:
-    """Materialise the branches of a chunk as numpy arrays (this is where I/O happens)."""
+    """Materialise the branches of a chunk as numpy arrays (this is where I/O happens),
+    checked against the schema; raises one of :data:`processors.reading.READ_ERRORS`
+    when the file cannot be read."""
     names = SEARCH_BRANCHES + (("mc_process",) if with_truth else ())
-    return {name: ak.to_numpy(events[name]) for name in names}
+    return {name: read_column(events, name) for name in names}
 
 
 def physics_index(trigger: np.ndarray) -> np.ndarray:

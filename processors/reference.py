@@ -18,12 +18,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 from coffea.processor import ProcessorABC
 
 from processors.chunk_memory import release_previous_chunk
+from processors.errors import ProcessingError
 from processors.kernels import NEIGHBOURS, shower_shape
+from processors.reading import READ_ERRORS, describe, read_column
 from processors.schema import CALIBRATION_BIT
 
 #: Window on E_ECAL / E0 for calibration electrons entering the reference.
@@ -32,7 +33,7 @@ FULL_ENERGY_WINDOW = (0.8, 1.2)
 MIN_REFERENCE_EVENTS = 100
 
 
-class ReferenceError(RuntimeError):
+class ReferenceUnavailable(ProcessingError):
     """The shower reference cannot be derived (too few calibration electrons)."""
 
 
@@ -50,7 +51,7 @@ class ShowerReference:
     def from_sums(cls, central_cell: tuple[int, int], n: float, s1: np.ndarray,
                   s2: np.ndarray, sources: tuple[str, ...] = ()) -> ShowerReference:
         if n < MIN_REFERENCE_EVENTS:
-            raise ReferenceError(
+            raise ReferenceUnavailable(
                 f"only {int(n)} calibration-trigger electrons passed the reference selection"
                 f" (at least {MIN_REFERENCE_EVENTS} are needed to derive the shower shape)"
             )
@@ -103,7 +104,8 @@ class ShowerReferenceProcessor(ProcessorABC):
 
     The output keeps one entry per chunk (not a running sum), so that the client
     adds them in a fixed order and the reference is bit-identical whatever the
-    number of workers.
+    number of workers. A chunk whose file cannot be read is listed under
+    ``reference_failed`` (file, entry range, reason); any other exception is raised.
     """
 
     def __init__(self, beam_energy: float, ecal_scale: float, central_cell: tuple[int, int]):
@@ -113,13 +115,16 @@ class ShowerReferenceProcessor(ProcessorABC):
 
     def process(self, events) -> dict:
         release_previous_chunk()
-        key = chunk_key(events.metadata)
+        meta = events.metadata
+        key = chunk_key(meta)
         try:
-            trigger = ak.to_numpy(events.trigger)
+            trigger = read_column(events, "trigger")
             calib = np.flatnonzero(trigger & CALIBRATION_BIT)
-            ecal = ak.to_numpy(events.ecal) if calib.size else np.empty((0, 2, 6, 6), np.float32)
-        except Exception as err:  # unreadable chunk: reported, never fatal
-            return {"reference_failed": {key: f"{type(err).__name__}: {err}"}}
+            ecal = read_column(events, "ecal") if calib.size else np.empty((0, 2, 6, 6), np.float32)
+        except READ_ERRORS as err:  # unreadable chunk: reported; anything else is a bug
+            return {"reference_failed": [{
+                "file": meta["filename"], "entrystart": int(meta["entrystart"]),
+                "entrystop": int(meta["entrystop"]), "reason": describe(err)}]}
         total, hottest, fractions = shower_shape(ecal, calib, self.central_cell)
         x, y = self.central_cell
         e = total * self.ecal_scale

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -235,11 +235,46 @@ def check_files(paths: Sequence[Path], client=None) -> list[FileCheck]:
     return client.gather(futures)
 
 
-def coffea_metadata(checks: Iterable[FileCheck], dataset: str, treename: str = TREE_NAME) -> dict:
+class FileMetadataCache(MutableMapping):
+    """coffea's metadata cache, keyed by (dataset, file, tree) instead of by ``FileMeta``.
+
+    ``FileMeta.__hash__`` (coffea.util._hash) encodes the file name as ASCII, so a dict
+    keyed by ``FileMeta`` raises UnicodeEncodeError for a path such as ``daten_é/1.root``;
+    this mapping never hashes a ``FileMeta``.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str, str], dict] = {}
+
+    @staticmethod
+    def _key(filemeta) -> tuple[str, str, str]:
+        return (filemeta.dataset, filemeta.filename, filemeta.treename)
+
+    def __getitem__(self, filemeta) -> dict:
+        return self._data[self._key(filemeta)]
+
+    def __setitem__(self, filemeta, value: dict) -> None:
+        self._data[self._key(filemeta)] = value
+
+    def __delitem__(self, filemeta) -> None:
+        del self._data[self._key(filemeta)]
+
+    def __contains__(self, filemeta) -> bool:
+        return self._key(filemeta) in self._data
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def coffea_metadata(checks: Iterable[FileCheck], dataset: str,
+                    treename: str = TREE_NAME) -> FileMetadataCache:
     """Metadata cache entries for coffea's Runner (no second opening of the files)."""
     from coffea.processor.executor import FileMeta
 
-    cache = {}
+    cache = FileMetadataCache()
     for c in checks:
         if c.ok and c.entries > 0:
             cache[FileMeta(dataset, c.path, treename)] = {

@@ -10,12 +10,20 @@ For each period, in order:
    under ``duplicates``;
 3. first pass: the shower reference from calibration-trigger electrons, read from
    chunks spread over the period until enough electrons are found (reused while
-   its inputs are unchanged);
+   its inputs are unchanged, except with ``force``); chunks it cannot read are listed
+   under ``failed`` (``"pass": "reference"``, the period is incomplete) and such a
+   reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
    chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
    from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
    are recomputed by Dask (``retries``), or loaded from their checkpoint;
 5. write histograms, reference and provenance, then ``summary.json`` last.
+
+A period that cannot be processed (no readable file with events, too few calibration
+electrons, no chunk that could be read) gets a ``summary.json`` with ``status:
+"failed"`` and the ``reason``, and the next periods are processed. The previous result
+of a period stays in place while it is reprocessed; if the period fails, it is moved to
+``previous/``, a period directory of its own.
 """
 
 from __future__ import annotations
@@ -25,12 +33,12 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.errors import OutputError
-from processors.reference import ReferenceError, ShowerReference
+from processors.errors import OutputError, ProcessingError
+from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -49,6 +57,7 @@ from workflows.processing.results import (
     REFERENCE,
     SUMMARY,
     read_json,
+    write_atomic,
     write_histograms,
     write_json,
 )
@@ -61,6 +70,8 @@ from workflows.processing.summary import (
 )
 
 CHECKPOINTS = ".checkpoints"
+#: Where a period that fails keeps its previous result (a period directory of its own).
+PREVIOUS = "previous"
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +185,8 @@ def checkpoint_count(directory: Path) -> int:
     return sum(1 for _ in Path(directory).rglob("*.coffea")) if Path(directory).is_dir() else 0
 
 
-def _runner(client, options: ProcessOptions, metadata_cache: dict, desc: str, checkpointer=None,
-            status: bool = True):
+def _runner(client, options: ProcessOptions, metadata_cache: MutableMapping, desc: str,
+            checkpointer=None, status: bool = True):
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
@@ -209,15 +220,38 @@ def _spread_order(n: int) -> list[int]:
     return order
 
 
-def derive_reference(period: Period, chunks: list, client, options: ProcessOptions) -> ShowerReference:
-    """First pass: calibration electrons from chunks spread over the period."""
-    from processors.reference import ShowerReferenceProcessor, reference_from_output
+@dataclass
+class ReferencePass:
+    """What the first pass read: the per-chunk sums of the calibration electrons, and the
+    chunks it could not read (file, entrystart, entrystop, reason)."""
+
+    output: dict
+    failed: list[dict]
+    central_cell: tuple[int, int]
+
+    def reference(self) -> ShowerReference:
+        """The reference (raises :class:`ReferenceUnavailable` with too few electrons)."""
+        try:
+            return reference_from_output(self.output, self.central_cell)
+        except ReferenceUnavailable as err:
+            if not self.failed:
+                raise
+            raise ReferenceUnavailable(f"{err}; {len(self.failed)} chunk(s) of the shower "
+                                       "reference pass could not be read (see 'failed')") from None
+
+
+def derive_reference(period: Period, chunks: list, client,
+                     options: ProcessOptions) -> ReferencePass:
+    """First pass: calibration electrons from chunks spread over the period, until
+    ``reference_events`` are found or every chunk was read."""
+    from processors.reference import ShowerReferenceProcessor
 
     proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
                                     period.cuts.ecal_central_cell)
     runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
     order = _spread_order(len(chunks))
     merged: dict = {"reference_sums": {}}
+    failed: list[dict] = []
     batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
     done = 0
     while done < len(order):
@@ -225,11 +259,22 @@ def derive_reference(period: Period, chunks: list, client, options: ProcessOptio
         done += len(picked)
         out = runner(picked, proc, treename=TREE_NAME)
         merged["reference_sums"].update(out.get("reference_sums", {}))
+        failed += out.get("reference_failed", [])
         n = sum(v[0] for v in merged["reference_sums"].values())
         if n >= period.reference_events:
             break
         batch *= 2
-    return reference_from_output(merged, period.cuts.ecal_central_cell)
+    return ReferencePass(merged, failed, period.cuts.ecal_central_cell)
+
+
+def reference_note(period: Period, reference: ShowerReference) -> dict:
+    """``requested`` electrons for the reference, and a ``warning`` when it has fewer."""
+    note: dict = {"requested": period.reference_events}
+    if reference.n_events < period.reference_events:
+        note["warning"] = (f"the shower reference uses only {reference.n_events} of the "
+                           f"{period.reference_events} requested calibration-trigger electrons "
+                           "(all that passed its selection in the chunks read)")
+    return note
 
 
 def without_duplicates(chunks: list, skip: dict) -> list:
@@ -245,8 +290,14 @@ def without_duplicates(chunks: list, skip: dict) -> list:
     return out
 
 
-def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict]) -> list[dict]:
+def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict],
+                    reference_failures: Sequence[dict] = ()) -> list[dict]:
+    """Bad files, then chunks the shower reference pass could not read (``"pass":
+    "reference"``), then chunks the main pass could not read."""
     failed = [{"file": c.path, "reason": c.reason} for c in checks if not c.ok]
+    for f in sorted(reference_failures, key=lambda f: (f["file"], f["entrystart"])):
+        failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
+                       "reason": f["reason"], "pass": "reference"})
     for f in sorted(chunk_failures, key=lambda f: (f["file"], f["entrystart"])):
         failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
                        "reason": f["reason"]})
@@ -265,7 +316,8 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     """The stored result of a period whose provenance is unchanged, or None if work is needed.
 
     Unchanged inputs give the same result, bad files included; only chunks that failed
-    while processing (perhaps transiently) are worth another attempt.
+    while processing (perhaps transiently), and periods that failed, are worth another
+    attempt.
     """
     if options.force:
         return None
@@ -275,7 +327,9 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
         return None
     record = _plan(period, options)[3]
     previous = read_json(summary_path)
-    if read_json(prov_path) != record or previous.get("chunks", {}).get("failed"):
+    if (read_json(prov_path) != record or previous.get("chunks", {}).get("failed")
+            or previous.get("status") == "failed"
+            or any(f.get("pass") == "reference" for f in previous.get("failed", []))):
         return None
     return PeriodRun(period.name, "up to date", events=previous["events"]["read"],
                      chunks=previous["chunks"]["total"], complete=previous["complete"],
@@ -283,10 +337,77 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
                      message="provenance unchanged, not reprocessed", summary=previous)
 
 
-def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun:
-    """Process one period (or report it up to date)."""
-    from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+@dataclass
+class _Attempt:
+    """What is known of a period while it is processed: enough for the summary of a
+    period that fails at any step."""
 
+    checks: list[FileCheck] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    duplicates: Duplicates | None = None
+    n_chunks: int | None = None
+    reference: ShowerReference | None = None
+    reference_failed: list[dict] = field(default_factory=list)
+    out: dict = field(default_factory=dict)
+
+    def failed(self) -> list[dict]:
+        return _failed_entries(self.checks, self.out.get("failed", []), self.reference_failed)
+
+    @property
+    def failed_chunks(self) -> int:
+        return int(self.out.get("failed_chunks", 0)) + len(self.reference_failed)
+
+
+@dataclass
+class _PreviousResult:
+    """The result a period had before this attempt: left in place while the period is
+    processed, and moved to ``previous/`` (a period directory of its own) if it fails."""
+
+    outdir: Path
+    valid: bool  # a summary.json that is not a failure's
+    reference: bytes | None  # its shower_reference.json (the attempt may overwrite it)
+
+    @classmethod
+    def capture(cls, outdir: Path) -> _PreviousResult:
+        ref_path = outdir / REFERENCE
+        try:
+            valid = read_json(outdir / SUMMARY).get("status") != "failed"
+            reference = ref_path.read_bytes() if valid and ref_path.exists() else None
+        except (OSError, ValueError):  # none, or unreadable
+            valid, reference = False, None
+        return cls(outdir, valid, reference)
+
+    def keep(self) -> Path | None:
+        """Move the previous result to ``previous/``; where it is (None: there is none)."""
+        target = self.outdir / PREVIOUS
+        try:
+            if self.valid:
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir()
+                if self.reference is not None:
+                    write_atomic(target / REFERENCE, self.reference)
+                for name in (HISTOGRAMS, PROVENANCE, SUMMARY):  # the summary last
+                    if (self.outdir / name).exists():
+                        (self.outdir / name).replace(target / name)
+            else:  # histograms of no summary (an attempt that could not write its summary)
+                (self.outdir / HISTOGRAMS).unlink(missing_ok=True)
+        except OSError as e:
+            raise OutputError(f"{target}: cannot keep the previous result: "
+                              f"{e.strerror or e}") from None
+        return target if (target / SUMMARY).exists() else None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.outdir / PREVIOUS, ignore_errors=True)
+
+
+def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun:
+    """Process one period (or report it up to date).
+
+    A period that cannot be processed (:class:`ProcessingError`: no readable file with
+    events, too few calibration electrons for the shower reference, no chunk that could
+    be read) is returned as failed, with a ``summary.json`` giving the reason; its
+    previous result, if any, is moved to ``previous/``.
+    """
     start = time.perf_counter()
     stored = up_to_date(period, options)
     if stored is not None:
@@ -301,32 +422,65 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         log.info("%s: reprocessing; %s", period.name, why)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        summary_path.unlink(missing_ok=True)  # from here on the period is not complete
     except OSError as e:
         raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
                           f"{e.strerror or e}") from None
+    previous = _PreviousResult.capture(outdir)  # stays in place unless the period fails
 
-    checks = check_files(files, client)
+    attempt = _Attempt()
+    try:
+        out, reference, n_chunks = _process_inputs(period, options, client, files, config,
+                                                   record, variations, outdir, attempt)
+    except ProcessingError as err:
+        return _failed_period(period, options, variations, record, attempt, str(err), previous,
+                              time.perf_counter() - start)
+
+    failed = attempt.failed()
+    seconds = time.perf_counter() - start
+    summary = _summary(period, options, variations, reference, out, attempt.checks, failed,
+                       attempt.empty, n_chunks, seconds, attempt.duplicates)
+    summary.update(status="processed", reason=None)
+    summary["shower_reference"].update(reference_note(period, reference))
+    try:  # from here on the previous result is replaced
+        summary_path.unlink(missing_ok=True)
+    except OSError as e:
+        raise OutputError(f"{summary_path}: cannot be replaced: {e.strerror or e}") from None
+    _write_outputs(outdir, out["hists"], record, summary)
+    previous.discard()
+    if summary["complete"]:
+        shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
+    return PeriodRun(
+        period.name, "processed", events=int(out.get("events", 0)), chunks=n_chunks,
+        failed_chunks=attempt.failed_chunks, failed_files=len({f["file"] for f in failed}),
+        seconds=seconds, complete=summary["complete"], summary=summary,
+    )
+
+
+def _process_inputs(period: Period, options: ProcessOptions, client, files: list[Path],
+                    config: dict, record: dict, variations: list[Variation], outdir: Path,
+                    attempt: _Attempt) -> tuple[dict, ShowerReference, int]:
+    """Check the files, derive the shower reference, run the main pass: its merged
+    output, the reference and the number of chunks. What is learnt along the way goes
+    into ``attempt``; raises :class:`ProcessingError` when the period cannot be processed."""
+    from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+
+    attempt.checks = checks = check_files(files, client)
     good = [c for c in checks if c.ok and c.entries > 0]
-    empty = [c.path for c in checks if c.ok and c.entries == 0]
+    attempt.empty = [c.path for c in checks if c.ok and c.entries == 0]
     if not good:
-        failed = _failed_entries(checks, [])
-        summary = _summary(period, options, variations, None, {}, checks, failed, empty, None,
-                           time.perf_counter() - start)
-        _write_outputs(outdir, None, record, summary)
-        return PeriodRun(period.name, "failed", failed_files=len(failed), complete=False,
-                         seconds=time.perf_counter() - start,
-                         message="no readable file with events", summary=summary)
+        raise ProcessingError("no readable file with events")
 
     # Events already seen in an earlier file are left out of the chunks (and reported).
-    duplicates = find_duplicates(checks, client)
+    attempt.duplicates = duplicates = find_duplicates(checks, client)
     usable = [c for c in good if c.path not in duplicates.whole_files]
     metadata = coffea_metadata(usable, period.name)
     fileset = {period.name: [c.path for c in usable]}
     chunks = list(_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
     chunks = without_duplicates(chunks, duplicates.skip)
+    attempt.n_chunks = len(chunks)
 
-    # First pass: the shower reference (kept while its inputs are unchanged).
+    # First pass: the shower reference (kept while its inputs are unchanged, unless
+    # --force, or chunks of the pass could not be read).
     ref_path = outdir / REFERENCE
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
@@ -334,16 +488,21 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
     reference = None
-    if ref_path.exists():
+    if ref_path.exists() and not options.force:
         stored = read_json(ref_path)
         if stored.get("key") == ref_key:
             reference = ShowerReference.from_json(stored)
+            log.info("%s: shower reference unchanged, reused", period.name)
     if reference is None:
-        try:
-            reference = derive_reference(period, chunks, client, options)
-        except ReferenceError as err:
-            raise ReferenceError(f"period {period.name}: {err}") from None
-        _write(write_json, ref_path, {**reference.to_json(), "key": ref_key})
+        first = derive_reference(period, chunks, client, options)
+        attempt.reference_failed = first.failed
+        reference = first.reference()
+        # A reference missing chunks is recorded, never reused: the next run derives it again.
+        key = None if first.failed else ref_key
+        _write(write_json, ref_path, {**reference.to_json(), "key": key})
+    attempt.reference = reference
+    if reference.n_events < period.reference_events:
+        log.warning("%s: %s", period.name, reference_note(period, reference)["warning"])
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
@@ -356,20 +515,35 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         log.info("%s: resuming an unfinished run (%d of %d chunks checkpointed)",
                  period.name, stored_chunks, len(chunks))
     runner = _runner(client, options, metadata, period.name, checkpointer=_ResumableCheckpointer(ckpt_dir))
-    out = runner(chunks, proc, treename=TREE_NAME)
+    attempt.out = out = runner(chunks, proc, treename=TREE_NAME)
+    if "hists" not in out:  # neither processed nor loaded from a checkpoint
+        raise ProcessingError(f"no chunk could be read: all {len(chunks)} chunks failed "
+                              "(see 'failed')")
+    return out, reference, len(chunks)
 
-    failed = _failed_entries(checks, out.get("failed", []))
-    seconds = time.perf_counter() - start
-    summary = _summary(period, options, variations, reference, out, checks, failed, empty,
-                       len(chunks), seconds, duplicates)
-    _write_outputs(outdir, out["hists"], record, summary)
-    if summary["complete"]:
-        shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
-    return PeriodRun(
-        period.name, "processed", events=int(out.get("events", 0)), chunks=len(chunks),
-        failed_chunks=int(out.get("failed_chunks", 0)), failed_files=len({f["file"] for f in failed}),
-        seconds=seconds, complete=summary["complete"], summary=summary,
-    )
+
+def _failed_period(period: Period, options: ProcessOptions, variations: list[Variation],
+                   record: dict, attempt: _Attempt, reason: str, previous: _PreviousResult,
+                   seconds: float) -> PeriodRun:
+    """The summary of a period that could not be processed: status "failed", the reason,
+    what was learnt before it failed; its previous result is kept in ``previous/``."""
+    outdir = Path(options.output) / period.name
+    log.error("%s: %s", period.name, reason)
+    kept = previous.keep()
+    if kept is not None:
+        log.warning("%s: the previous result is kept in %s", period.name, kept)
+    failed = attempt.failed()
+    summary = _summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
+                       failed, attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
+    summary.update(complete=False, status="failed", reason=reason,
+                   previous=PREVIOUS if kept is not None else None)
+    if attempt.reference is not None:
+        summary["shower_reference"].update(reference_note(period, attempt.reference))
+    _write_outputs(outdir, None, record, summary)
+    return PeriodRun(period.name, "failed", events=int(attempt.out.get("events", 0)),
+                     chunks=attempt.n_chunks or 0, failed_chunks=attempt.failed_chunks,
+                     failed_files=len({f["file"] for f in failed}), seconds=seconds,
+                     complete=False, message=reason, summary=summary)
 
 
 def _write(writer, path: Path, data) -> None:

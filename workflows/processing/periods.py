@@ -81,6 +81,8 @@ def _process(period, options: ProcessOptions, client, output: Path) -> PeriodRun
         ) from None
     for f in run.summary.get("failed", []):
         where = f" entries {f['entries'][0]}-{f['entries'][1]}" if "entries" in f else ""
+        if f.get("pass") == "reference":
+            where += " (shower reference pass)"
         log.warning("%s: failed %s%s: %s", period.name, f["file"], where, f["reason"])
     for d in run.summary.get("duplicates", {}).get("files", []):
         log.warning("%s: duplicates in %s: %d of %d events already in %s; counted once",
