@@ -13,6 +13,7 @@ import typer
 from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
+from processors.errors import InputError, StatisticsError
 from workflows.limit_command import limit_command
 from workflows.limits import (
     LimitError,
@@ -349,13 +350,16 @@ def test_expected_false_returns_observed_only() -> None:
 
 
 def test_zero_signal_is_an_error_not_nan() -> None:
-    with pytest.raises(LimitError, match="POI does not increase"):
+    with pytest.raises(LimitError, match="POI does not increase") as info:
         upper_limit(counting(0.0, 1.0, 0))
+    assert isinstance(info.value, StatisticsError) and info.value.exit_code == 1
 
 
 def test_missing_poi_is_an_error() -> None:
-    with pytest.raises(NoPOIError):
+    with pytest.raises(NoPOIError) as info:
         upper_limit(counting(1.0, 1.0, 0, measurements=[]))
+    assert isinstance(info.value, InputError) and isinstance(info.value, LimitError)
+    assert info.value.exit_code == 2
     spec = counting(1.0, 1.0, 0, measurements=[{"name": "m", "config": {"poi": "nope",
                                                                         "parameters": []}}])
     with pytest.raises(NoPOIError):

@@ -112,13 +112,13 @@ def limit_command(
     client = _connect(scheduler)
     try:
         result = upper_limit(spec, cl=cl, method=method, ntoys=ntoys, seed=seed, client=client)
-    except NoPOIError as err:
-        raise _fail(str(err), 2) from None
+    except NoPOIError as err:  # an input error
+        raise _fail(str(err), err.exit_code) from None
     except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidModel,
             pyhf.exceptions.InvalidMeasurement, ValueError) as err:
         raise _fail(f"{workspace} is not a usable pyhf workspace: {err}", 2) from None
     except LimitError as err:
-        raise _fail(f"no limit: {err}", 1) from None
+        raise _fail(f"no limit: {err}", err.exit_code) from None
     finally:
         if client is not None:
             client.close()

@@ -57,6 +57,8 @@ import pyhf
 from pyhf.infer import mle
 from scipy import optimize, special, stats
 
+from processors.errors import InputError, StatisticsError
+
 METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
@@ -67,12 +69,12 @@ _PERCENTILES = 100.0 * stats.norm.cdf(BAND_SIGMAS)
 _RNG_LOCK = threading.Lock()
 
 
-class LimitError(RuntimeError):
-    """An upper limit that cannot be computed; the message says why."""
+class LimitError(StatisticsError):
+    """An upper limit that cannot be computed; the message says why (exit code 1)."""
 
 
-class NoPOIError(LimitError):
-    """The workspace or model defines no usable parameter of interest."""
+class NoPOIError(InputError, LimitError):
+    """The workspace or model defines no usable parameter of interest (exit code 2)."""
 
 
 @dataclass(frozen=True)
