@@ -5,6 +5,10 @@ ignores ``level`` and always returns 95% CL limits (scikit-hep/pyhf#2563), so it
 never used here. Test statistic: ``qtilde`` (POI bounded below at 0), CLs = CLsb/CLb,
 expected band at (-2, -1, 0, +1, +2) sigma of the background-only hypothesis.
 
+Each method is a :class:`Calculator` (``cls(mus)``: observed and expected CLs at POI
+values; ``limits(alpha, expected)``: where they cross alpha) built by
+:func:`make_calculator`, the one factory :func:`upper_limit` and :func:`cls_scan` use.
+
 Methods
 -------
 ``asymptotic``
@@ -50,7 +54,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyhf
@@ -67,6 +71,7 @@ DEFAULT_NTOYS = 1000
 DEFAULT_BATCH_SIZE = 100
 _PERCENTILES = 100.0 * stats.norm.cdf(BAND_SIGMAS)
 _RNG_LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 class LimitError(StatisticsError):
@@ -641,6 +646,132 @@ def _toy_limits(problem: Problem, alpha: float, curves: list[int], ntoys: int, s
 
 
 # ---------------------------------------------------------------------------
+# One interface for the three methods
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A calculator's answer: POI limits where CLs = alpha and the CLs values behind them."""
+
+    observed: float
+    expected: tuple[float, float, float, float, float] | None
+    scan: Scan
+    ntoys: int | None = None
+    seed: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Calculator(Protocol):
+    """CLs of one :class:`Problem` as a function of the POI, and its upper limits."""
+
+    method: str
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        """Rows [observed, -2, -1, 0, +1, +2 sigma] of CLs, one per POI value (ascending)."""
+        ...
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        """The observed limit and, if ``expected``, the band at ``BAND_SIGMAS``."""
+        ...
+
+
+def _scan(mus: Sequence[float], table: np.ndarray) -> Scan:
+    return Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
+                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
+
+
+def _curves(expected: bool) -> list[int]:
+    return [0, 1, 2, 3, 4, 5] if expected else [0]
+
+
+def _band(roots: dict[int, float], expected: bool) -> tuple[float, ...] | None:
+    return tuple(roots[c] for c in range(1, 6)) if expected else None
+
+
+class AsymptoticCalculator:
+    """Asymptotic CLs (pyhf.infer.hypotest), ``brentq`` on each curve."""
+
+    method = "asymptotic"
+
+    def __init__(self, problem: Problem, rtol: float = 1e-8) -> None:
+        self.problem, self.rtol = problem, rtol
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        return np.array([asymptotic_cls(self.problem, m) for m in mus])
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        func = _Cached(lambda mu: asymptotic_cls(self.problem, mu))
+        roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
+                              self.rtol)
+        return Limits(roots[0], _band(roots, expected), func.scan())
+
+
+class ExactCalculator:
+    """Exact CLs of a one-bin counting model (:class:`ExactCounting`), ``brentq`` on each curve."""
+
+    method = "exact"
+
+    def __init__(self, problem: Problem, rtol: float = 1e-8) -> None:
+        self.problem, self.rtol = problem, rtol
+        self.counting = ExactCounting(problem)
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        return np.array([self.counting(m) for m in mus])
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        func = _Cached(self.counting)
+        roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
+                              self.rtol)
+        return Limits(roots[0], _band(roots, expected), func.scan())
+
+
+class ToyCalculator:
+    """Toy CLs on a grid of POI values (:class:`_ToyRunner`), locally or on Dask."""
+
+    method = "toys"
+
+    def __init__(self, problem: Problem, ntoys: int = DEFAULT_NTOYS, seed: int | None = 0,
+                 batch_size: int = DEFAULT_BATCH_SIZE, client: Any = None,
+                 npoints: int = 8) -> None:
+        if problem.test_stat != "qtilde":
+            raise LimitError("toys are implemented for qtilde only")
+        if ntoys < 10:
+            raise ValueError(f"ntoys must be >= 10, got {ntoys}")
+        self.problem, self.ntoys, self.npoints = problem, ntoys, npoints
+        self.batch_size, self.client = batch_size, client
+        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+
+    def _runner(self) -> _ToyRunner:
+        return _ToyRunner(self.problem, self.ntoys, self.seed, self.batch_size, self.client)
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        return self._runner().cls_grid(np.asarray(mus, dtype=float))
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        roots, scan, failed = _toy_limits(self.problem, alpha, _curves(expected), self.ntoys,
+                                          self.seed, self.batch_size, self.client,
+                                          self.npoints)
+        notes = (f"{failed} toy test statistics (toy x POI point) had a failed fit and were "
+                 "dropped",) if failed else ()
+        return Limits(roots[0], _band(roots, expected), scan, self.ntoys, self.seed, notes)
+
+
+def make_calculator(problem: Problem, method: str, *, ntoys: int = DEFAULT_NTOYS,
+                    seed: int | None = 0, client: Any = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE, npoints: int = 8,
+                    rtol: float = 1e-8) -> Calculator:
+    """The calculator of ``method`` (asymptotic, exact or toys; not auto) for ``problem``."""
+    if method == "asymptotic":
+        return AsymptoticCalculator(problem, rtol)
+    if method == "exact":
+        return ExactCalculator(problem, rtol)
+    if method == "toys":
+        return ToyCalculator(problem, ntoys, seed, batch_size, client, npoints)
+    raise ValueError(f"method must be asymptotic, toys or exact, not {method!r}")
+
+
+# ---------------------------------------------------------------------------
 # Public entry point
 # ---------------------------------------------------------------------------
 
@@ -665,17 +796,9 @@ def cls_scan(
     grid = np.asarray(sorted(float(m) for m in mus))
     if len(grid) == 0 or grid[0] <= 0:
         raise ValueError("mus must be positive")
-    if method == "asymptotic":
-        table = np.array([asymptotic_cls(problem, m) for m in grid])
-    elif method == "exact":
-        exact = ExactCounting(problem)
-        table = np.array([exact(m) for m in grid])
-    elif method == "toys":
-        table = _ToyRunner(problem, ntoys, seed, batch_size, client).cls_grid(grid)
-    else:
-        raise ValueError(f"method must be asymptotic, toys or exact, not {method!r}")
-    return Scan(tuple(map(float, grid)), tuple(map(float, table[:, 0])),
-                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
+    calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
+                                 batch_size=batch_size)
+    return _scan(grid, calculator.cls(grid))
 
 
 def upper_limit(
@@ -708,33 +831,15 @@ def upper_limit(
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     problem = make_problem(workspace_or_model, data, poi_name=poi_name,
                            modifier_settings=modifier_settings, test_stat=test_stat)
-    alpha = 1.0 - cl
-    curves = [0, 1, 2, 3, 4, 5] if expected else [0]
     reason = f"method {method!r} requested"
     if method == "auto":
         method, reason = choose_method(problem)
-    notes = list(problem.notes)
-    used_seed: int | None = None
-    if method in ("asymptotic", "exact"):
-        if method == "asymptotic":
-            func = _Cached(lambda mu: asymptotic_cls(problem, mu))
-        else:
-            func = _Cached(ExactCounting(problem))
-        roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol)
-        scan, ntoys_used = func.scan(), None
-    else:
-        if test_stat != "qtilde":
-            raise LimitError("toys are implemented for qtilde only")
-        if ntoys < 10:
-            raise ValueError(f"ntoys must be >= 10, got {ntoys}")
-        used_seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
-        roots, scan, failed = _toy_limits(problem, alpha, curves, ntoys, used_seed,
-                                          batch_size, client, npoints)
-        ntoys_used = ntoys
-        if failed:
-            notes.append(f"{failed} toy test statistics (toy x POI point) had a failed fit "
-                         "and were dropped")
-    band = tuple(roots[c] for c in range(1, 6)) if expected else None
-    return LimitResult(observed=roots[0], expected=band, cl=cl, method=method,
-                       poi=problem.poi_name, scan=scan, test_stat=test_stat, ntoys=ntoys_used,
-                       seed=used_seed, reason=reason, notes=tuple(notes))
+    logger.debug("upper limit on %s at %g%% CL: %s (%s)", problem.poi_name, 100 * cl, method,
+                 reason)
+    calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
+                                 batch_size=batch_size, npoints=npoints, rtol=rtol)
+    limits = calculator.limits(1.0 - cl, expected)
+    return LimitResult(observed=limits.observed, expected=limits.expected, cl=cl,
+                       method=calculator.method, poi=problem.poi_name, scan=limits.scan,
+                       test_stat=test_stat, ntoys=limits.ntoys, seed=limits.seed,
+                       reason=reason, notes=(*problem.notes, *limits.notes))
