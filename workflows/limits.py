@@ -34,14 +34,21 @@ Methods
 ``exact``
     For a simple counting experiment (one bin, no floating nuisance parameter) the
     toy distributions are summed exactly over the Poisson counts: the infinite-toy
-    limit of ``toys``. At zero observed events CLs = exp(-s), i.e. 2.30 signal
-    events at 90% CL whatever the background.
+    limit of ``toys``. qtilde decreases with the count, so CLs is the classic
+    P(N <= n_obs | b + mu s) / P(N <= n_obs | b): two Poisson CDFs, whatever n_obs.
+    The band: the limits at the (-2..+2 sigma) quantiles of N ~ Poisson(b). At zero
+    observed events CLs = exp(-s), i.e. 2.30 signal events at 90% CL whatever the
+    background.
 ``auto`` (default) -- the rule, :func:`choose_method`
-    Bins in which the POI changes the expected yield are the POI-sensitive bins.
-    If their total observed count *or* their total background expectation is below
-    ``LOW_COUNT_THRESHOLD`` (15 events), the asymptotic formulas are not trusted
-    (they are badly wrong at zero observed events): ``exact`` for a simple counting
-    experiment, otherwise ``toys``. Else ``asymptotic``.
+    Bins in which the POI changes the expected yield are the POI-sensitive bins;
+    n and b are their total observed count and background expectation. Asymptotic
+    formulas fail when both are low (below ``LOW_COUNT_THRESHOLD``, 15 events; badly
+    at zero observed events): then ``exact`` for a simple counting experiment,
+    otherwise ``toys``. ``exact`` costs two Poisson CDFs per POI value, so it is also
+    used for a counting experiment when only one of n, b is low (a low b alone makes the
+    asymptotic band wrong, a low n alone its observed tail). Else ``asymptotic``:
+    toys at a large observed count are expensive and not needed for the observed
+    limit (the reason then says that the band is approximate if b is low).
 """
 
 from __future__ import annotations
@@ -287,18 +294,27 @@ def choose_method(problem: Problem, threshold: float = LOW_COUNT_THRESHOLD) -> t
     """The ``auto`` rule (module docstring): (method, reason)."""
     _, n_obs, b_exp = sensitive_counts(problem)
     counts = f"observed {n_obs:g}, background {b_exp:.3g} in the POI-sensitive bins"
-    if n_obs >= threshold and b_exp >= threshold:
-        return "asymptotic", f"{counts} (both >= {threshold:g})"
-    if _counting_rates(problem) is not None:
-        return "exact", f"{counts} (< {threshold:g}); one-bin counting model: exact sum"
-    return "toys", f"{counts} (< {threshold:g}): toys"
+    low_n, low_b = n_obs < threshold, b_exp < threshold
+    if (low_n or low_b) and _counting_rates(problem) is not None:
+        return "exact", (f"{counts} (one < {threshold:g}); one-bin counting model: "
+                         "exact Poisson CLs")
+    if low_n and low_b:
+        return "toys", f"{counts} (both < {threshold:g}): toys"
+    if low_b:
+        return "asymptotic", (f"{counts} (observed >= {threshold:g}): asymptotic; its expected "
+                              "band is approximate at this background (toys give it exactly)")
+    return "asymptotic", f"{counts} (background >= {threshold:g})"
+
+
+def _events_reference(n: float, b: float) -> float:
+    """Signal events of the order of the limit for n observed over a background b."""
+    return 2.3 + 2.0 * math.sqrt(b + n) + max(n - b, 0.0)
 
 
 def _mu_reference(problem: Problem) -> float:
     """A POI value of the order of the limit, to start the bracketing."""
     s, n, b = sensitive_counts(problem)
-    events = 2.3 + 2.0 * math.sqrt(b + n) + max(n - b, 0.0)
-    return events / s
+    return _events_reference(n, b) / s
 
 
 # ---------------------------------------------------------------------------
@@ -330,50 +346,21 @@ def asymptotic_cls(problem: Problem, mu: float) -> np.ndarray:
     return np.array([float(obs), *map(float, band)])
 
 
-class ExactCounting:
-    """Exact toy distributions for a one-bin counting model with rate b + mu*s."""
-
-    def __init__(self, problem: Problem) -> None:
-        rates = _counting_rates(problem)
-        if rates is None:
-            raise LimitError("exact CLs needs a one-bin counting model without floating nuisances")
-        if problem.test_stat != "qtilde":
-            raise LimitError("exact CLs is implemented for qtilde only")
-        self.b, self.s = rates
-        self.n_obs = float(problem.data[0])
-
-    def _qtilde(self, n: np.ndarray, mu: float) -> np.ndarray:
-        muhat = np.clip((n - self.b) / self.s, 0.0, None)
-
-        def twice_nll(m: np.ndarray | float) -> np.ndarray:
-            rate = self.b + m * self.s
-            return 2.0 * (rate - special.xlogy(n, rate))
-
-        q = np.clip(twice_nll(mu) - twice_nll(muhat), 0.0, None)
-        return np.where(muhat > mu, 0.0, q)
-
-    def __call__(self, mu: float) -> np.ndarray:
-        rate_sb, rate_b = self.b + mu * self.s, self.b
-        n_max = int(stats.poisson.ppf(1 - 1e-15, max(rate_sb, 1e-300))) + 20
-        n = np.arange(n_max + 1, dtype=float)
-        q = self._qtilde(n, mu)
-        q_obs = float(self._qtilde(np.array([self.n_obs]), mu)[0])
-        p_sb, p_b = stats.poisson.pmf(n, rate_sb), stats.poisson.pmf(n, rate_b)
-        tol = 1e-10 * (1.0 + q_obs)
-        obs = _ratio(p_sb[q >= q_obs - tol].sum(), p_b[q >= q_obs - tol].sum())
-        # CLs of each background-only outcome, then weighted quantiles of its distribution
-        tails_sb = np.array([p_sb[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
-        tails_b = np.array([p_b[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
-        cls_n = np.divide(tails_sb, tails_b, out=np.ones_like(tails_sb), where=tails_b > 0)
-        order = np.argsort(cls_n, kind="stable")
-        cdf = np.cumsum(p_b[order]) / p_b.sum()
-        picks = [order[min(np.searchsorted(cdf, p / 100.0 - 1e-12), len(order) - 1)]
-                 for p in _PERCENTILES]
-        return np.array([obs, *cls_n[picks]])
+def _count_floor(n: np.ndarray) -> np.ndarray:
+    """Largest integer count <= n (n may be a non-integer expectation, e.g. blinded data)."""
+    return np.floor(n + 1e-12 * np.maximum(1.0, n))
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else float("nan")
+def _log_poisson_cdf(k: np.ndarray, rate: float) -> np.ndarray:
+    """log P(N <= k | rate); in the far lower tail (CDF < 1e-250) a log-sum of the last pmf terms."""
+    k = np.atleast_1d(np.asarray(k, dtype=float))
+    with np.errstate(divide="ignore"):
+        out = np.log(stats.poisson.cdf(k, rate))
+    for i in np.nonzero(out < -575.0)[0]:  # exp(-575) ~ 1e-250
+        # pmf(j - 1) / pmf(j) = j / rate < 1 here: 10^4 terms below k carry the sum
+        terms = np.arange(max(0.0, k[i] - 1e4), k[i] + 1.0)
+        out[i] = special.logsumexp(stats.poisson.logpmf(terms, rate))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -708,22 +695,69 @@ class AsymptoticCalculator:
 
 
 class ExactCalculator:
-    """Exact CLs of a one-bin counting model (:class:`ExactCounting`), ``brentq`` on each curve."""
+    """Exact CLs of a one-bin counting model with rate b + mu*s: the infinite-toy limit.
+
+    qtilde is non-increasing in the count n (strictly where it is > 0), so for
+    q_obs > 0 {q >= q_obs} = {N <= n_obs} and CLs is the classic counting CLs
+    P(N <= n_obs | b + mu s) / P(N <= n_obs | b) (Read, J. Phys. G 28 (2002) 2693);
+    n_obs >= b + mu s gives q_obs = 0 and CLs = 1. Two Poisson CDFs per POI value,
+    whatever n_obs. The limit increases with n, so the quantiles of the limits of
+    background-only experiments (the band) are the limits at the quantiles of
+    N ~ Poisson(b).
+    """
 
     method = "exact"
 
     def __init__(self, problem: Problem, rtol: float = 1e-8) -> None:
+        rates = _counting_rates(problem)
+        if rates is None:
+            raise LimitError("exact CLs needs a one-bin counting model without floating nuisances")
+        if problem.test_stat != "qtilde":
+            raise LimitError("exact CLs is implemented for qtilde only")
         self.problem, self.rtol = problem, rtol
-        self.counting = ExactCounting(problem)
+        self.b, self.s = rates
+        self.n_obs = float(problem.data[0])
+        self.band_counts = tuple(float(k) for k in stats.poisson.ppf(_PERCENTILES / 100.0, self.b))
+        self._evaluated: set[float] = set()
+
+    def cls_counts(self, n: Sequence[float] | np.ndarray, mu: float) -> np.ndarray:
+        """CLs at ``mu`` of the outcomes ``n``."""
+        n = np.asarray(n, dtype=float)
+        rate = self.b + mu * self.s
+        k = _count_floor(n)
+        cls = np.exp(_log_poisson_cdf(k, rate) - _log_poisson_cdf(k, self.b))
+        return np.where(n >= rate, 1.0, cls)
 
     def cls(self, mus: np.ndarray) -> np.ndarray:
-        return np.array([self.counting(m) for m in mus])
+        counts = [self.n_obs, *self.band_counts]
+        return np.array([self.cls_counts(counts, m) for m in mus])
+
+    def _limit(self, n: float, alpha: float) -> float:
+        """The POI where CLs(n) = alpha: CLs(n) = 1 up to mu = (n - b)/s, decreasing above."""
+        def excess(mu: float) -> float:
+            value = float(self.cls_counts([n], mu)[0])
+            if not math.isfinite(value):
+                raise LimitError(f"exact CLs is undefined at POI = {mu:.6g} for {n:g} events")
+            if n == self.n_obs:
+                self._evaluated.add(float(mu))
+            return value - alpha
+
+        lo = max((n - self.b) / self.s, 0.0)
+        hi = max(lo, _events_reference(n, self.b) / self.s)
+        for _ in range(200):
+            if excess(hi) < 0:
+                break
+            hi *= 2.0
+        else:
+            raise LimitError(f"CLs stays above {alpha:g} up to POI = {hi:.3g}: no upper limit")
+        return float(optimize.brentq(excess, lo, hi, xtol=1e-12 * hi, rtol=self.rtol))
 
     def limits(self, alpha: float, expected: bool) -> Limits:
-        func = _Cached(self.counting)
-        roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
-                              self.rtol)
-        return Limits(roots[0], _band(roots, expected), func.scan())
+        counts = [self.n_obs, *(self.band_counts if expected else ())]
+        limit_of = {n: self._limit(n, alpha) for n in dict.fromkeys(counts)}
+        band = tuple(limit_of[n] for n in self.band_counts) if expected else None
+        mus = sorted(self._evaluated | set(band or ()))
+        return Limits(limit_of[self.n_obs], band, _scan(mus, self.cls(np.array(mus))))
 
 
 class ToyCalculator:
