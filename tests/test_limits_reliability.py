@@ -1,4 +1,5 @@
-"""CLs limits under hostile inputs (review of 2026-12-01): huge observed counts."""
+"""CLs limits under hostile inputs (review of 2026-12-01): huge observed counts, and
+expected bands at very low background."""
 
 from __future__ import annotations
 
@@ -83,3 +84,29 @@ def test_exact_at_large_counts_agrees_with_asymptotic(b: float, n: int) -> None:
     assert exact.observed == pytest.approx(poisson_cls_limit(n, b), rel=1e-7)
     assert exact.observed == pytest.approx(asym.observed, rel=0.02)
     np.testing.assert_allclose(exact.expected, asym.expected, rtol=0.04)
+
+
+# --------------------------------------------------------------------------------------
+# 3. The expected band is the distribution of the limits of background-only experiments
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("b", [0.05, 0.1])
+@pytest.mark.parametrize("nuisance", [False, True])
+def test_toy_band_is_never_below_the_zero_event_limit(b: float, nuisance: bool) -> None:
+    """No pseudo-experiment has fewer than 0 events, so none has a limit below the n = 0
+    limit (the observed one here, from the same toys); P(n = 0) > 0.5 puts the median on it."""
+    spec = counting(1.0, b, 0, [normsys("bkg", 1.3)] if nuisance else None)
+    result = upper_limit(spec, method="toys", ntoys=200, seed=7, npoints=5)
+    assert min(result.expected) >= result.observed * (1 - 1e-6), result.expected
+    assert result.expected[2] == pytest.approx(result.observed, rel=1e-6)
+    assert result.observed == pytest.approx(LN10, rel=0.3)  # 200 toys
+
+
+@pytest.mark.parametrize("b", [0.05, 0.1])
+def test_exact_band_is_never_below_the_zero_event_limit(b: float) -> None:
+    result = upper_limit(counting(1.0, b, 0), method="exact")
+    assert min(result.expected) >= LN10 * (1 - 1e-8)
+    assert result.expected[2] == pytest.approx(LN10, rel=1e-8)
+    # +2 sigma (97.7%): P(n = 0) = exp(-b) < 0.977, so the n = 1 limit
+    assert result.expected[4] == pytest.approx(poisson_cls_limit(1, b), rel=1e-7)

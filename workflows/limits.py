@@ -18,19 +18,26 @@ Methods
 ``toys``
     Toy calculator with pyhf's conventions (``calctype="toybased"``: toys generated at
     the conditional MLEs of the nuisances for mu and for 0, qtilde from pyhf's fits,
-    p = fraction of toys with q >= q_obs, expected band = percentiles of CLs over the
-    background-only toys), evaluated on a grid of mu and interpolated linearly in
-    log CLs (grid from the asymptotic limits, extended if a curve is not bracketed).
+    p = fraction of toys with q >= q_x), evaluated on a grid of mu (from the asymptotic
+    limits, extended if a limit is not bracketed). Test statistics that differ by less
+    than ``Q_TIE * (1 + q)`` are ties (the fits' precision is ~1e-6: without this, fit
+    noise orders the zero-count toys at random). Observed limit: the data's CLs curve,
+    interpolated linearly in log CLs. Expected band: the distribution of the limits of
+    the background-only pseudo-experiments -- each b-only toy is one dataset at every mu,
+    its CLs curve (from the same s+b and b ensembles) gives its own limit, and the band
+    is the (-2..+2 sigma) percentiles of those limits (inverted CDF: actual toy limits),
+    so no band value is below the zero-count limit. The scan's expected columns are
+    pyhf's: the percentiles of the b-only toys' CLs at each mu.
     Toys run in batches of ``batch_size`` with independent seeds derived from ``seed``
     (a :class:`numpy.random.SeedSequence` keyed by kind and batch index, common to all
     mu points), locally or, with a ``distributed.Client``, in parallel with
     ``client.map``; the result is the same for a given seed either way. Identical toys
-    are fitted once (counting toys take few values, so 1e5 toys are cheap); one
-    unconditional fit per toy serves every mu. Cost: about
+    are fitted once and their limit solved once (counting toys take few values, so 1e5
+    toys are cheap); one unconditional fit per toy serves every mu. Cost: about
     ``ntoys * npoints * 2.5`` pyhf fits (~2 ms each for one bin, ~12 ms for a
-    three-period box + sidebands workspace). The percentiles do not use the
-    ``interpolation=`` argument that numpy 2.4 removed (pyhf 0.7.6's own
-    ``ToyCalculator`` needs numpy < 2.4).
+    three-period box + sidebands workspace) when the toys are all different (a
+    constrained nuisance). The percentiles do not use the ``interpolation=`` argument
+    that numpy 2.4 removed (pyhf 0.7.6's own ``ToyCalculator`` needs numpy < 2.4).
 ``exact``
     For a simple counting experiment (one bin, no floating nuisance parameter) the
     toy distributions are summed exactly over the Poisson counts: the infinite-toy
@@ -74,6 +81,7 @@ METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
 LOW_COUNT_THRESHOLD = 15.0
+Q_TIE = 1e-5  # toy test statistics within Q_TIE * (1 + q) are equal (fits: ~1e-6)
 DEFAULT_NTOYS = 1000
 DEFAULT_BATCH_SIZE = 100
 _PERCENTILES = 100.0 * stats.norm.cdf(BAND_SIGMAS)
@@ -511,19 +519,37 @@ def _batches(ntoys: int, batch_size: int) -> list[int]:
 
 
 def _tail_fraction(samples: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Fraction of ``samples`` >= each of ``values``."""
+    """Fraction of ``samples`` >= each of ``values``, test statistics that differ by less
+    than the fit precision (``Q_TIE * (1 + q)``) counting as equal."""
     ordered = np.sort(samples)
-    return (len(ordered) - np.searchsorted(ordered, values, side="left")) / len(ordered)
+    values = np.asarray(values, dtype=float)
+    cut = values - Q_TIE * (1.0 + np.abs(values))
+    return (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
+
+
+def toy_cls_parts(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> tuple[float, np.ndarray]:
+    """Observed CLs and the CLs of each background-only toy (NaN where its fit failed).
+
+    CLs = CLsb / CLb, CLsb = P(q >= q_x | mu) and CLb = P(q >= q_x | 0) estimated by the
+    fractions of the s+b and b-only toys (failed fits dropped), q_x the data's or a toy's.
+    """
+    sb, b = q_sb[np.isfinite(q_sb)], q_b[np.isfinite(q_b)]
+    if len(sb) == 0 or len(b) == 0:
+        raise LimitError("every toy fit failed at a POI point")
+    clsb = _tail_fraction(sb, np.array([q_obs]))[0]
+    clb = _tail_fraction(b, np.array([q_obs]))[0]
+    observed = clsb / clb if clb > 0 else (0.0 if clsb == 0 else math.inf)
+    per_toy = np.full(len(q_b), np.nan)
+    ok = np.isfinite(q_b)
+    per_toy[ok] = _tail_fraction(sb, q_b[ok]) / _tail_fraction(b, q_b[ok])
+    return float(observed), per_toy
 
 
 def toy_cls(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> np.ndarray:
-    """[observed, -2..+2 sigma] CLs from toy test statistics, as pyhf's ToyCalculator."""
-    q_sb, q_b = q_sb[np.isfinite(q_sb)], q_b[np.isfinite(q_b)]
-    clsb = _tail_fraction(q_sb, np.array([q_obs]))[0]
-    clb = _tail_fraction(q_b, np.array([q_obs]))[0]
-    observed = clsb / clb if clb > 0 else (0.0 if clsb == 0 else math.inf)
-    cls_b_toys = _tail_fraction(q_sb, q_b) / _tail_fraction(q_b, q_b)
-    return np.array([observed, *np.percentile(cls_b_toys, _PERCENTILES)])
+    """[observed, -2..+2 sigma] CLs, as pyhf's ToyCalculator: the expected values are the
+    percentiles of the background-only toys' CLs at this POI (the scan's band)."""
+    observed, per_toy = toy_cls_parts(q_obs, q_sb, q_b)
+    return np.array([observed, *np.percentile(per_toy[np.isfinite(per_toy)], _PERCENTILES)])
 
 
 def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float | None:
@@ -540,14 +566,42 @@ def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float 
     return float(m0 + t * (m1 - m0))
 
 
+@dataclass(frozen=True)
+class _ToyTable:
+    """Toy CLs on a grid: of the data, its pyhf-style percentiles, and of every b-only toy."""
+
+    mus: np.ndarray  # ascending
+    observed: np.ndarray  # (n_mu,)
+    percentiles: np.ndarray  # (n_mu, 5)
+    toys: np.ndarray  # (ntoys, n_mu), NaN where a fit failed
+
+    def rows(self) -> np.ndarray:
+        """Rows [observed, -2..+2 sigma], one per POI value."""
+        return np.column_stack([self.observed, self.percentiles])
+
+    def merged(self, other: _ToyTable) -> _ToyTable:
+        order = np.argsort(np.concatenate([self.mus, other.mus]))
+        return _ToyTable(np.concatenate([self.mus, other.mus])[order],
+                         np.concatenate([self.observed, other.observed])[order],
+                         np.vstack([self.percentiles, other.percentiles])[order],
+                         np.hstack([self.toys, other.toys])[:, order])
+
+
 class _ToyRunner:
-    """Toy CLs on a grid of mu values, locally or on a Dask cluster."""
+    """Toy CLs on a grid of mu values, locally or on a Dask cluster.
+
+    The background-only toys are the same datasets at every mu (generated at one
+    conditional fit, with seeds that do not depend on mu), so each has a CLs curve.
+    """
 
     def __init__(self, problem: Problem, ntoys: int, seed: int, batch_size: int,
                  client: Any = None) -> None:
         self.problem, self.ntoys, self.seed = problem, ntoys, seed
         self.batch_size, self.client = batch_size, client
         self.failed = 0
+        init, bounds, fixed = problem.fit_config(0.0)
+        self.gen_b = mle.fixed_poi_fit(0.0, problem.data, problem.model, init, bounds,
+                                       fixed).tolist()
 
     def _map(self, func: Callable, job: Any, *iterables: Sequence) -> list:
         """func(job, *args) for each args: locally, or as Dask tasks (job: a scattered future)."""
@@ -556,9 +610,10 @@ class _ToyRunner:
         futures = self.client.map(func, [job] * len(iterables[0]), *iterables, pure=False)
         return self.client.gather(futures)
 
-    def cls_grid(self, mus: np.ndarray) -> np.ndarray:
-        """Rows [observed, -2..+2 sigma] CLs for each mu."""
+    def evaluate(self, mus: np.ndarray) -> _ToyTable:
+        """Toy CLs at each of ``mus``."""
         p = self.problem
+        mus = np.sort(np.asarray(mus, dtype=float))
         init, bounds, fixed = p.fit_config(float(mus.max()))
         job = ToyJob(p.model, init, bounds, fixed)
         sizes = _batches(self.ntoys, self.batch_size)
@@ -567,22 +622,47 @@ class _ToyRunner:
             raise LimitError("the fit to the observed data failed")
         if self.client is not None:  # one copy per worker, a fresh key each time
             job = self.client.scatter(job, broadcast=True, hash=False)
-        gen_b = mle.fixed_poi_fit(0.0, p.data, p.model, init, bounds, fixed).tolist()
         gen_sb = [mle.fixed_poi_fit(m, p.data, p.model, init, bounds, fixed).tolist() for m in mus]
         q_b = np.concatenate(self._map(
-            run_bonly_batch, job, [gen_b] * len(sizes), sizes,
+            run_bonly_batch, job, [self.gen_b] * len(sizes), sizes,
             [batch_seed(self.seed, 0, j) for j in range(len(sizes))], [list(mus)] * len(sizes)))
         tasks = [(i, j) for i in range(len(mus)) for j in range(len(sizes))]
         q_sb_parts = self._map(
             run_splusb_batch, job, [gen_sb[i] for i, _ in tasks], [sizes[j] for _, j in tasks],
             [batch_seed(self.seed, 1, j) for _, j in tasks], [float(mus[i]) for i, _ in tasks])
-        rows = []
+        observed, per_toy = np.empty(len(mus)), np.empty((len(q_b), len(mus)))
         for i in range(len(mus)):
             q_sb = np.concatenate(q_sb_parts[i * len(sizes):(i + 1) * len(sizes)])
+            # failed fits give NaN test statistics: dropped from the ensembles
             self.failed += int(np.sum(~np.isfinite(q_sb)) + np.sum(~np.isfinite(q_b[:, i])))
-            # (failed fits give NaN test statistics; they are dropped in toy_cls)
-            rows.append(toy_cls(float(q_obs[i]), q_sb, q_b[:, i]))
-        return np.array(rows)
+            observed[i], per_toy[:, i] = toy_cls_parts(float(q_obs[i]), q_sb, q_b[:, i])
+        percentiles = np.array([np.percentile(col[np.isfinite(col)], _PERCENTILES)
+                                for col in per_toy.T])
+        return _ToyTable(mus, observed, percentiles, per_toy)
+
+    def cls_grid(self, mus: np.ndarray) -> np.ndarray:
+        """Rows [observed, -2..+2 sigma] CLs for each mu (ascending)."""
+        return self.evaluate(mus).rows()
+
+
+def _toy_upper_limits(mus: np.ndarray, cls: np.ndarray, alpha: float) -> np.ndarray:
+    """Each toy's limit (rows of ``cls``): -inf below the grid, +inf above it, NaN if a fit
+    failed. Identical CLs curves (identical toys) are solved once."""
+    unique, inverse = np.unique(cls, axis=0, return_inverse=True)
+    limits = np.empty(len(unique))
+    for k, row in enumerate(unique):
+        if not np.all(np.isfinite(row)):
+            limits[k] = np.nan
+            continue
+        root = _interpolate_limit(mus, row, alpha)
+        limits[k] = root if root is not None else (-math.inf if row[0] < alpha else math.inf)
+    return limits[np.ravel(inverse)]
+
+
+def _toy_band(table: _ToyTable, alpha: float) -> np.ndarray:
+    """Percentiles (inverted CDF: actual toy limits) of the background-only toys' limits."""
+    limits = _toy_upper_limits(table.mus, table.toys, alpha)
+    return np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
 
 
 def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
@@ -597,39 +677,41 @@ def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -
     return np.geomspace(lo, hi, npoints)
 
 
-def _toy_limits(problem: Problem, alpha: float, curves: list[int], ntoys: int, seed: int,
+def _extension(mus: np.ndarray, low: bool, high: bool) -> np.ndarray:
+    """Three more grid points (the grid's geometric step) below and/or above the grid."""
+    step = (mus[-1] / mus[0]) ** (1.0 / max(len(mus) - 1, 1))
+    extra = []
+    if low:
+        extra.append(mus[0] / step ** np.arange(1, 4))
+    if high:
+        extra.append(mus[-1] * step ** np.arange(1, 4))
+    return np.concatenate(extra)
+
+
+def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed: int,
                 batch_size: int, client: Any, npoints: int,
-                max_rounds: int = 4) -> tuple[dict[int, float], Scan, int]:
+                max_rounds: int = 4) -> tuple[float, tuple[float, ...] | None, Scan, int]:
+    """Observed limit (toy CLs of the data), band (toy limits' percentiles), scan, failed fits."""
     runner = _ToyRunner(problem, ntoys, seed, batch_size, client)
-    mus = _toy_grid(problem, alpha, curves, npoints)
-    table = runner.cls_grid(mus)
-    for _ in range(max_rounds):
-        low = any(table[0, c] < alpha for c in curves)
-        high = any(table[-1, c] >= alpha for c in curves)
-        if not (low or high):
+    table = runner.evaluate(_toy_grid(problem, alpha, _curves(expected), npoints))
+    for round_ in range(max_rounds + 1):
+        observed = _interpolate_limit(table.mus, table.observed, alpha)
+        low = observed is None and table.observed[0] < alpha
+        high = observed is None and not low
+        band = _toy_band(table, alpha) if expected else None
+        if band is not None:
+            low, high = low or bool(np.any(band == -math.inf)), high or bool(np.any(band == math.inf))
+        if not (low or high) or round_ == max_rounds:
             break
-        step = (mus[-1] / mus[0]) ** (1.0 / max(len(mus) - 1, 1))
-        extra = []
-        if low:
-            extra.append(mus[0] / step ** np.arange(1, 4))
-        if high:
-            extra.append(mus[-1] * step ** np.arange(1, 4))
-        new = np.concatenate(extra)
-        table = np.vstack([table, runner.cls_grid(new)])
-        mus = np.concatenate([mus, new])
-        order = np.argsort(mus)
-        mus, table = mus[order], table[order]
-    roots = {}
-    for c in curves:
-        root = _interpolate_limit(mus, table[:, c], alpha)
-        if root is None:
-            label = "observed" if c == 0 else f"expected {BAND_SIGMAS[c - 1]:+d} sigma"
-            raise LimitError(f"toy CLs ({label}) does not cross {alpha:g} between POI = "
-                             f"{mus[0]:.3g} and {mus[-1]:.3g}; try more toys")
-        roots[c] = root
-    scan = Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
-                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
-    return roots, scan, runner.failed
+        table = table.merged(runner.evaluate(_extension(table.mus, low, high)))
+    span = f"between POI = {table.mus[0]:.3g} and {table.mus[-1]:.3g}; try more toys"
+    if observed is None:
+        raise LimitError(f"toy CLs (observed) does not cross {alpha:g} {span}")
+    if band is not None and not np.all(np.isfinite(band)):
+        k = int(np.argmax(~np.isfinite(band)))
+        raise LimitError(f"the toy limits at {BAND_SIGMAS[k]:+d} sigma are not {span}")
+    expected_band = tuple(map(float, band)) if band is not None else None
+    return observed, expected_band, _scan(table.mus, table.rows()), runner.failed
 
 
 # ---------------------------------------------------------------------------
@@ -783,12 +865,12 @@ class ToyCalculator:
         return self._runner().cls_grid(np.asarray(mus, dtype=float))
 
     def limits(self, alpha: float, expected: bool) -> Limits:
-        roots, scan, failed = _toy_limits(self.problem, alpha, _curves(expected), self.ntoys,
-                                          self.seed, self.batch_size, self.client,
-                                          self.npoints)
-        notes = (f"{failed} toy test statistics (toy x POI point) had a failed fit and were "
-                 "dropped",) if failed else ()
-        return Limits(roots[0], _band(roots, expected), scan, self.ntoys, self.seed, notes)
+        observed, band, scan, failed = _toy_limits(self.problem, alpha, expected, self.ntoys,
+                                                   self.seed, self.batch_size, self.client,
+                                                   self.npoints)
+        notes = ((f"{failed} toy test statistics (toy x POI point) had a failed fit and were "
+                  "dropped"),) if failed else ()
+        return Limits(observed, band, scan, self.ntoys, self.seed, notes)
 
 
 def make_calculator(problem: Problem, method: str, *, ntoys: int = DEFAULT_NTOYS,
