@@ -9,6 +9,14 @@ Each method is a :class:`Calculator` (``cls(mus)``: observed and expected CLs at
 values; ``limits(alpha, expected)``: where they cross alpha) built by
 :func:`make_calculator`, the one factory :func:`upper_limit` and :func:`cls_scan` use.
 
+Any POI scale works (1e6 or 1e-6 signal events per unit POI): :func:`make_problem`
+measures the POI internally in units of the power of ten nearest to a value of the order
+of the limit when that is not within a factor 10 of 1 (an exact reparametrisation,
+:func:`_in_limit_units`), so that the fits,
+the bracketing and the toy grid start at O(1); results are converted back. A POI upper
+bound (the workspace's, or pyhf's default 10) below the limit is widened for the fits,
+and a note of the result says so.
+
 Methods
 -------
 ``asymptotic``
@@ -61,6 +69,7 @@ Methods
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -81,6 +90,7 @@ METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
 LOW_COUNT_THRESHOLD = 15.0
+UNIT_PARAMETER = "_poi_unit"
 Q_TIE = 1e-5  # toy test statistics within Q_TIE * (1 + q) are equal (fits: ~1e-6)
 DEFAULT_NTOYS = 1000
 DEFAULT_BATCH_SIZE = 100
@@ -140,7 +150,11 @@ class LimitResult:
 
 @dataclass
 class Problem:
-    """A model with its data and the fit configuration used for qtilde."""
+    """A model with its data and the fit configuration used for qtilde.
+
+    The model's POI is the workspace's POI divided by ``unit`` (see :func:`make_problem`);
+    every POI value a calculator sees or returns is in these internal units.
+    """
 
     model: pyhf.Model
     data: np.ndarray
@@ -149,6 +163,7 @@ class Problem:
     fixed: list[bool]
     test_stat: str = "qtilde"
     notes: list[str] = field(default_factory=list)
+    unit: float = 1.0  # the model's POI is in units of ``unit`` of the workspace's POI
 
     @property
     def poi_index(self) -> int:
@@ -203,7 +218,11 @@ def make_problem(
     modifier_settings: dict | None = None,
     test_stat: str = "qtilde",
 ) -> Problem:
-    """Model, data and fit configuration; the first measurement of a workspace is used."""
+    """Model, data and fit configuration; the first measurement of a workspace is used.
+
+    The POI is measured in units of a power of ten near the expected limit
+    (:func:`_in_limit_units`), so the fits work whatever the signal per unit POI.
+    """
     if test_stat not in TEST_STATISTICS:
         raise ValueError(f"test_stat must be one of {TEST_STATISTICS}, not {test_stat!r}")
     notes: list[str] = []
@@ -231,7 +250,7 @@ def make_problem(
             data = ws.data(model)
     if model.config.poi_index is None:
         raise NoPOIError("the model has no parameter of interest")
-    return _problem(model, np.asarray(data, dtype=float), test_stat, notes)
+    return _in_limit_units(_problem(model, np.asarray(data, dtype=float), test_stat, notes))
 
 
 def _rebuild(model: pyhf.Model, poi_name: str) -> pyhf.Model:
@@ -259,6 +278,74 @@ def _problem(model: pyhf.Model, data: np.ndarray, test_stat: str, notes: list[st
         raise NoPOIError(f"the POI {model.config.poi_name!r} is fixed in the model")
     init = [float(x) for x in model.config.suggested_init()]
     return Problem(model, data, init, bounds, fixed, test_stat, notes)
+
+
+def _in_limit_units(problem: Problem) -> Problem:
+    """The same problem with the POI in units of ``unit``, the power of ten nearest to a
+    POI value of the order of the limit (:func:`_mu_reference`), if that value is not
+    within a factor 10 of 1.
+
+    pyhf's fits (SLSQP) start at the POI's init, 1 by default, and fail or stop early when
+    the limit is 1e-4 or 1e6 times that (a POI of 1 may mean 1e6 signal events): the
+    optimisation is badly scaled. A fixed normfactor ``unit`` multiplying every sample the
+    POI scales gives the same model with the POI nu = mu / unit of order 1; init, bounds
+    and results are converted. A POI that is not a free factor of its samples (normfactor
+    or shapefactor) keeps its units, the fits start at the reference value, and a note
+    says so.
+    """
+    mu_ref = _mu_reference(problem)
+    if 0.1 <= mu_ref <= 10.0:  # within a decade of pyhf's default init: fits are fine
+        return problem
+    unit = 10.0 ** round(math.log10(mu_ref))
+    poi = problem.poi_index
+    lo, hi = problem.bounds[poi]
+    model = _scaled_model(problem.model, unit)
+    if model is None:
+        problem.init[poi] = max(mu_ref, lo)
+        problem.notes.append(f"the POI is not a free factor of its samples (normfactor or "
+                             f"shapefactor): the fits start at {mu_ref:.3g} in its own scale, "
+                             "far from 1, where pyhf's fits may be inaccurate")
+        logger.warning("POI %s: %s", problem.poi_name, problem.notes[-1])
+        return problem
+    scaled = _problem(model, problem.data, problem.test_stat, [])
+    p = scaled.poi_index
+    scaled.bounds[p] = [lo / unit, hi / unit]
+    scaled.init[p] = max(1.0, lo / unit)
+    scaled.notes, scaled.unit = problem.notes, unit
+    logger.debug("POI %s measured in units of %g internally", problem.poi_name, unit)
+    return scaled
+
+
+def _scaled_model(model: pyhf.Model, unit: float) -> pyhf.Model | None:
+    """``model`` with a fixed normfactor = ``unit`` on each sample the POI multiplies
+    (rate = nominal * nu * unit * ...: the same model, POI nu = mu / unit); None if the POI
+    is not a normfactor or shapefactor or the data layout would change."""
+    poi = model.config.poi_name
+    spec = copy.deepcopy(model.spec)
+    name = UNIT_PARAMETER
+    while name in model.config.parameters:
+        name += "_"
+    scaled_any = False
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            types = {m["type"] for m in sample.get("modifiers", []) if m["name"] == poi}
+            if not types:
+                continue
+            if not types <= {"normfactor", "shapefactor"}:  # not a free multiplicative factor
+                return None
+            sample["modifiers"].append({"name": name, "type": "normfactor", "data": None})
+            scaled_any = True
+    if not scaled_any:
+        return None
+    spec.setdefault("parameters", []).append(
+        {"name": name, "inits": [unit], "bounds": [[0.5 * unit, 2.0 * unit]], "fixed": True})
+    try:
+        scaled = pyhf.Model(spec, poi_name=poi, modifier_settings=model.config.modifier_settings)
+    except (pyhf.exceptions.InvalidModel, pyhf.exceptions.InvalidSpecification):
+        return None
+    same_data = (scaled.config.nmaindata == model.config.nmaindata
+                 and list(scaled.config.auxdata) == list(model.config.auxdata))
+    return scaled if same_data else None
 
 
 # ---------------------------------------------------------------------------
@@ -914,7 +1001,7 @@ def cls_scan(
         raise ValueError("mus must be positive")
     calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
                                  batch_size=batch_size)
-    return _scan(grid, calculator.cls(grid))
+    return _scan(grid, calculator.cls(grid / problem.unit))
 
 
 def upper_limit(
@@ -955,7 +1042,18 @@ def upper_limit(
     calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
                                  batch_size=batch_size, npoints=npoints, rtol=rtol)
     limits = calculator.limits(1.0 - cl, expected)
-    return LimitResult(observed=limits.observed, expected=limits.expected, cl=cl,
-                       method=calculator.method, poi=problem.poi_name, scan=limits.scan,
+    unit = problem.unit
+    band = tuple(unit * e for e in limits.expected) if limits.expected is not None else None
+    scan = limits.scan
+    scan = Scan(tuple(unit * m for m in scan.mu), scan.cls_observed, scan.cls_expected)
+    notes = [*problem.notes, *limits.notes]
+    top = unit * max([limits.observed, *(limits.expected or ())])
+    upper = unit * problem.bounds[problem.poi_index][1]
+    if top > upper:
+        notes.append(f"the limit ({top:.4g}) lies above the POI's upper bound {upper:g} (from "
+                     "the workspace or pyhf's default): the fits widened it")
+        logger.info("POI %s: %s", problem.poi_name, notes[-1])
+    return LimitResult(observed=unit * limits.observed, expected=band, cl=cl,
+                       method=calculator.method, poi=problem.poi_name, scan=scan,
                        test_stat=test_stat, ntoys=limits.ntoys, seed=limits.seed,
-                       reason=reason, notes=(*problem.notes, *limits.notes))
+                       reason=reason, notes=tuple(notes))
