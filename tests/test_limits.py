@@ -340,6 +340,11 @@ def test_auto_rule() -> None:
     assert method(counting(5.0, 100.0, 98)) == "asymptotic"
     assert method(counting(5.0, 100.0, 98, [normsys("bkg", 1.2)])) == "asymptotic"
     assert method(counting(5.0, 100.0, 3)) == "exact"  # few observed events: not asymptotic
+    # exact is cheap, so a counting model takes it when either count is low; toys only
+    # when both are (a huge observed count would make them expensive and is asymptotic)
+    assert method(counting(1.0, 0.5, 20)) == "exact"  # low background: band not asymptotic
+    assert method(counting(1.0, 0.05, 3e4, [normsys("bkg", 1.2)])) == "asymptotic"
+    assert method(counting(5.0, 100.0, 3, [normsys("bkg", 1.2)])) == "asymptotic"
     periods = [PeriodInputs("a", 1e10, 0.3, 0.1, 2.0, box_observed=0, a_observed=5, c_observed=7)]
     assert method(build_workspace(periods)) == "toys"
 

@@ -15,7 +15,7 @@ from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
 from workflows.limit_command import limit_command
-from workflows.limits import choose_method, make_problem, upper_limit
+from workflows.limits import choose_method, cls_scan, make_problem, upper_limit
 
 LN10 = math.log(10.0)  # the 90% CL limit in signal events at zero observed events
 SCALES = (1e-6, 1.0, 1e4)  # signal events per unit POI
@@ -114,6 +114,20 @@ def test_limit_above_the_workspace_poi_bound_is_found_and_noted() -> None:
     reference = upper_limit(two_bin(1.0), method="asymptotic")
     assert result.observed * 1e-6 == pytest.approx(reference.observed, rel=1e-4)
     assert any("upper bound" in note for note in result.notes), result.notes
+
+
+@pytest.mark.parametrize("method", ["asymptotic", "exact"])
+def test_cls_scan_takes_the_workspace_poi(method: str) -> None:
+    """cls_scan's POI values are the workspace's, whatever the internal unit."""
+    spec = counting(1e6, 0.05, 0)
+    limit = upper_limit(spec, method=method)
+    half, observed, median = 0.5 * limit.observed, limit.observed, limit.expected[2]
+    scan = cls_scan(spec, [half, observed, median], method=method)
+    cls_observed = dict(zip(scan.mu, scan.cls_observed))
+    cls_median = dict(zip(scan.mu, scan.cls_expected[2]))
+    assert cls_observed[observed] == pytest.approx(0.1, rel=1e-6)
+    assert cls_observed[half] > 0.2
+    assert cls_median[median] == pytest.approx(0.1, rel=1e-6)
 
 
 @pytest.fixture(scope="module")

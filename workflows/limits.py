@@ -632,13 +632,6 @@ def toy_cls_parts(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> tuple[floa
     return float(observed), per_toy
 
 
-def toy_cls(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> np.ndarray:
-    """[observed, -2..+2 sigma] CLs, as pyhf's ToyCalculator: the expected values are the
-    percentiles of the background-only toys' CLs at this POI (the scan's band)."""
-    observed, per_toy = toy_cls_parts(q_obs, q_sb, q_b)
-    return np.array([observed, *np.percentile(per_toy[np.isfinite(per_toy)], _PERCENTILES)])
-
-
 def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float | None:
     """First crossing of ``alpha`` (linear in mu, log in CLs); None if not bracketed."""
     below = np.nonzero(cls < alpha)[0]
@@ -723,6 +716,7 @@ class _ToyRunner:
             # failed fits give NaN test statistics: dropped from the ensembles
             self.failed += int(np.sum(~np.isfinite(q_sb)) + np.sum(~np.isfinite(q_b[:, i])))
             observed[i], per_toy[:, i] = toy_cls_parts(float(q_obs[i]), q_sb, q_b[:, i])
+        # the scan's expected CLs, as pyhf's ToyCalculator: percentiles of the toys' CLs
         percentiles = np.array([np.percentile(col[np.isfinite(col)], _PERCENTILES)
                                 for col in per_toy.T])
         return _ToyTable(mus, observed, percentiles, per_toy)
