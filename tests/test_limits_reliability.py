@@ -206,6 +206,21 @@ def test_exact_at_large_counts_agrees_with_asymptotic(b: float, n: int) -> None:
     np.testing.assert_allclose(exact.expected, asym.expected, rtol=0.04)
 
 
+def test_exact_at_an_extreme_deficit() -> None:
+    """3 observed over a background of 1000: P(N <= 3) ~ 1e-425 underflows a double; the
+    ratio of the CDFs is e^-s * sum_j (b + s)^j / j! / sum_j b^j / j! (j <= 3)."""
+    b, n = 1000.0, 3
+
+    def poly(x: float) -> float:
+        return sum(x**j / math.factorial(j) for j in range(n + 1))
+
+    reference = optimize.brentq(lambda s: math.exp(-s) * poly(b + s) / poly(b) - 0.1, 0.1, 10,
+                                xtol=1e-14)
+    result = upper_limit(counting(1.0, b, n))
+    assert result.method == "exact"
+    assert result.observed == pytest.approx(reference, rel=1e-7)
+
+
 # --------------------------------------------------------------------------------------
 # 3. The expected band is the distribution of the limits of background-only experiments
 # --------------------------------------------------------------------------------------

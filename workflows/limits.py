@@ -9,13 +9,12 @@ Each method is a :class:`Calculator` (``cls(mus)``: observed and expected CLs at
 values; ``limits(alpha, expected)``: where they cross alpha) built by
 :func:`make_calculator`, the one factory :func:`upper_limit` and :func:`cls_scan` use.
 
-Any POI scale works (1e6 or 1e-6 signal events per unit POI): :func:`make_problem`
-measures the POI internally in units of the power of ten nearest to a value of the order
-of the limit when that is not within a factor 10 of 1 (an exact reparametrisation,
-:func:`_in_limit_units`), so that the fits,
-the bracketing and the toy grid start at O(1); results are converted back. A POI upper
-bound (the workspace's, or pyhf's default 10) below the limit is widened for the fits,
-and a note of the result says so.
+Any POI scale works (1e6 or 1e-6 signal events per unit POI): when a POI value of the
+order of the limit is not within a factor 10 of 1, :func:`make_problem` measures the POI
+internally in units of the nearest power of ten (an exact reparametrisation,
+:func:`_in_limit_units`), so that the fits, the bracketing and the toy grid start at
+O(1); results are converted back. A POI upper bound (the workspace's, or pyhf's default
+10) below the limit is widened for the fits, and a note of the result says so.
 
 Methods
 -------
@@ -337,6 +336,8 @@ def _scaled_model(model: pyhf.Model, unit: float) -> pyhf.Model | None:
             scaled_any = True
     if not scaled_any:
         return None
+    # fixed at ``unit``; bounds lo < hi, as SLSQP drops variables with equal bounds and then
+    # has more equality constraints (pyhf's fixed parameters) than variables
     spec.setdefault("parameters", []).append(
         {"name": name, "inits": [unit], "bounds": [[0.5 * unit, 2.0 * unit]], "fixed": True})
     try:
