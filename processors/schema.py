@@ -50,6 +50,7 @@ BRANCHES: tuple[Branch, ...] = (
     _b("mc_emiss", "float32", unit="GeV", mc=True),
 )
 
+BY_NAME = {b.name: b for b in BRANCHES}
 REQUIRED = tuple(b.name for b in BRANCHES if not b.mc_only)
 MC_BRANCHES = tuple(b.name for b in BRANCHES if b.mc_only)
 

@@ -16,23 +16,20 @@ from typing import Annotated, Any
 
 import typer
 
+from workflows.cli._common import fail
+
 _METHODS = ("auto", "asymptotic", "toys", "exact")
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=code)
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise _fail(f"no such workspace file: {path}", 2) from None
+        raise fail(f"no such workspace file: {path}", 2) from None
     except (OSError, json.JSONDecodeError) as err:
-        raise _fail(f"cannot read {path} as JSON: {err}", 2) from None
+        raise fail(f"cannot read {path} as JSON: {err}", 2) from None
     if not isinstance(spec, dict):
-        raise _fail(f"{path} is not a pyhf workspace (a JSON object)", 2)
+        raise fail(f"{path} is not a pyhf workspace (a JSON object)", 2)
     return spec
 
 
@@ -40,11 +37,11 @@ def _check_poi(spec: dict[str, Any]) -> None:
     """The first measurement (the one used; the limit notes when there are several) needs a POI."""
     measurements = spec.get("measurements") or []
     if not isinstance(measurements, list) or not measurements:
-        raise _fail("the workspace has no measurement, hence no POI: nothing to set a limit on", 2)
+        raise fail("the workspace has no measurement, hence no POI: nothing to set a limit on", 2)
     first = measurements[0] if isinstance(measurements[0], dict) else {}
     config = first.get("config") if isinstance(first.get("config"), dict) else {}
     if not config.get("poi"):
-        raise _fail(f"measurement {first.get('name')!r} has no POI (config.poi)", 2)
+        raise fail(f"measurement {first.get('name')!r} has no POI (config.poi)", 2)
 
 
 def _connect(scheduler: str | None) -> Any:
@@ -55,7 +52,7 @@ def _connect(scheduler: str | None) -> Any:
     try:
         return Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as err:
-        raise _fail(f"cannot connect to the Dask scheduler {scheduler}: {err}", 1) from None
+        raise fail(f"cannot connect to the Dask scheduler {scheduler}: {err}", 1) from None
 
 
 def _table(result: Any, expected_only: bool) -> Any:
@@ -95,11 +92,11 @@ def limit_command(
     (the exact toy distribution of a one-bin counting model, chosen by auto).
     """
     if method not in _METHODS:
-        raise _fail(f"--method must be one of {', '.join(_METHODS)}, not {method!r}", 2)
+        raise fail(f"--method must be one of {', '.join(_METHODS)}, not {method!r}", 2)
     if not 0.0 < cl < 1.0:
-        raise _fail(f"--cl must be between 0 and 1, got {cl}", 2)
+        raise fail(f"--cl must be between 0 and 1, got {cl}", 2)
     if ntoys < 10:
-        raise _fail(f"--ntoys must be at least 10, got {ntoys}", 2)
+        raise fail(f"--ntoys must be at least 10, got {ntoys}", 2)
     spec = _read_spec(workspace)
     _check_poi(spec)
 
@@ -112,19 +109,19 @@ def limit_command(
     client = _connect(scheduler)
     try:
         result = upper_limit(spec, cl=cl, method=method, ntoys=ntoys, seed=seed, client=client)
-    except NoPOIError as err:
-        raise _fail(str(err), 2) from None
+    except NoPOIError as err:  # an input error
+        raise fail(str(err), err.exit_code) from None
     except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidModel,
             pyhf.exceptions.InvalidMeasurement, ValueError) as err:
-        raise _fail(f"{workspace} is not a usable pyhf workspace: {err}", 2) from None
+        raise fail(f"{workspace} is not a usable pyhf workspace: {err}", 2) from None
     except LimitError as err:
-        raise _fail(f"no limit: {err}", 1) from None
+        raise fail(f"no limit: {err}", err.exit_code) from None
     finally:
         if client is not None:
             client.close()
     values = [result.observed, *result.expected]
     if not all(math.isfinite(v) for v in values):
-        raise _fail(f"no limit: non-finite result {values}", 1)
+        raise fail(f"no limit: non-finite result {values}", 1)
     Console(soft_wrap=True).print(_table(result, is_expected_only(spec)))
     if json_output:
         print(json.dumps(result.summary()), flush=True)

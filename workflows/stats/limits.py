@@ -5,6 +5,17 @@ ignores ``level`` and always returns 95% CL limits (scikit-hep/pyhf#2563), so it
 never used here. Test statistic: ``qtilde`` (POI bounded below at 0), CLs = CLsb/CLb,
 expected band at (-2, -1, 0, +1, +2) sigma of the background-only hypothesis.
 
+Each method is a :class:`Calculator` (``cls(mus)``: observed and expected CLs at POI
+values; ``limits(alpha, expected)``: where they cross alpha) built by
+:func:`make_calculator`, the one factory :func:`upper_limit` and :func:`cls_scan` use.
+
+Any POI scale works (1e6 or 1e-6 signal events per unit POI): when a POI value of the
+order of the limit is not within a factor 10 of 1, :func:`make_problem` measures the POI
+internally in units of the nearest power of ten (an exact reparametrisation,
+:func:`_in_limit_units`), so that the fits, the bracketing and the toy grid start at
+O(1); results are converted back. A POI upper bound (the workspace's, or pyhf's default
+10) below the limit is widened for the fits, and a note of the result says so.
+
 Methods
 -------
 ``asymptotic``
@@ -14,35 +25,50 @@ Methods
 ``toys``
     Toy calculator with pyhf's conventions (``calctype="toybased"``: toys generated at
     the conditional MLEs of the nuisances for mu and for 0, qtilde from pyhf's fits,
-    p = fraction of toys with q >= q_obs, expected band = percentiles of CLs over the
-    background-only toys), evaluated on a grid of mu and interpolated linearly in
-    log CLs (grid from the asymptotic limits, extended if a curve is not bracketed).
+    p = fraction of toys with q >= q_x), evaluated on a grid of mu (from the asymptotic
+    limits, extended if a limit is not bracketed). Test statistics that differ by less
+    than ``Q_TIE * (1 + q)`` are ties (the fits' precision is ~1e-6: without this, fit
+    noise orders the zero-count toys at random). Observed limit: the data's CLs curve,
+    interpolated linearly in log CLs. Expected band: the distribution of the limits of
+    the background-only pseudo-experiments -- each b-only toy is one dataset at every mu,
+    its CLs curve (from the same s+b and b ensembles) gives its own limit, and the band
+    is the (-2..+2 sigma) percentiles of those limits (inverted CDF: actual toy limits),
+    so no band value is below the zero-count limit. The scan's expected columns are
+    pyhf's: the percentiles of the b-only toys' CLs at each mu.
     Toys run in batches of ``batch_size`` with independent seeds derived from ``seed``
     (a :class:`numpy.random.SeedSequence` keyed by kind and batch index, common to all
     mu points), locally or, with a ``distributed.Client``, in parallel with
     ``client.map``; the result is the same for a given seed either way. Identical toys
-    are fitted once (counting toys take few values, so 1e5 toys are cheap); one
-    unconditional fit per toy serves every mu. Cost: about
+    are fitted once and their limit solved once (counting toys take few values, so 1e5
+    toys are cheap); one unconditional fit per toy serves every mu. Cost: about
     ``ntoys * npoints * 2.5`` pyhf fits (~2 ms each for one bin, ~12 ms for a
-    three-period box + sidebands workspace). The percentiles do not use the
-    ``interpolation=`` argument that numpy 2.4 removed (pyhf 0.7.6's own
-    ``ToyCalculator`` needs numpy < 2.4).
+    three-period box + sidebands workspace) when the toys are all different (a
+    constrained nuisance). The percentiles do not use the ``interpolation=`` argument
+    that numpy 2.4 removed (pyhf 0.7.6's own ``ToyCalculator`` needs numpy < 2.4).
 ``exact``
     For a simple counting experiment (one bin, no floating nuisance parameter) the
     toy distributions are summed exactly over the Poisson counts: the infinite-toy
-    limit of ``toys``. At zero observed events CLs = exp(-s), i.e. 2.30 signal
-    events at 90% CL whatever the background.
+    limit of ``toys``. qtilde decreases with the count, so CLs is the classic
+    P(N <= n_obs | b + mu s) / P(N <= n_obs | b): two Poisson CDFs, whatever n_obs.
+    The band: the limits at the (-2..+2 sigma) quantiles of N ~ Poisson(b). At zero
+    observed events CLs = exp(-s), i.e. 2.30 signal events at 90% CL whatever the
+    background.
 ``auto`` (default) -- the rule, :func:`choose_method`
-    Bins in which the POI changes the expected yield are the POI-sensitive bins.
-    If their total observed count *or* their total background expectation is below
-    ``LOW_COUNT_THRESHOLD`` (15 events), the asymptotic formulas are not trusted
-    (they are badly wrong at zero observed events): ``exact`` for a simple counting
-    experiment, otherwise ``toys``. Else ``asymptotic``.
+    Bins in which the POI changes the expected yield are the POI-sensitive bins;
+    n and b are their total observed count and background expectation. Asymptotic
+    formulas fail when both are low (below ``LOW_COUNT_THRESHOLD``, 15 events; badly
+    at zero observed events): then ``exact`` for a simple counting experiment,
+    otherwise ``toys``. ``exact`` costs two Poisson CDFs per POI value, so it is also
+    used for a counting experiment when only one of n, b is low (a low b alone makes the
+    asymptotic band wrong, a low n alone its observed tail). Else ``asymptotic``:
+    toys at a large observed count are expensive and not needed for the observed
+    limit (the reason then says that the band is approximate if b is low).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -50,29 +76,34 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyhf
 from pyhf.infer import mle
 from scipy import optimize, special, stats
 
+from processors.errors import InputError, StatisticsError
+
 METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
 LOW_COUNT_THRESHOLD = 15.0
+UNIT_PARAMETER = "_poi_unit"
+Q_TIE = 1e-5  # toy test statistics within Q_TIE * (1 + q) are equal (fits: ~1e-6)
 DEFAULT_NTOYS = 1000
 DEFAULT_BATCH_SIZE = 100
 _PERCENTILES = 100.0 * stats.norm.cdf(BAND_SIGMAS)
 _RNG_LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
-class LimitError(RuntimeError):
-    """An upper limit that cannot be computed; the message says why."""
+class LimitError(StatisticsError):
+    """An upper limit that cannot be computed; the message says why (exit code 1)."""
 
 
-class NoPOIError(LimitError):
-    """The workspace or model defines no usable parameter of interest."""
+class NoPOIError(InputError, LimitError):
+    """The workspace or model defines no usable parameter of interest (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +149,11 @@ class LimitResult:
 
 @dataclass
 class Problem:
-    """A model with its data and the fit configuration used for qtilde."""
+    """A model with its data and the fit configuration used for qtilde.
+
+    The model's POI is the workspace's POI divided by ``unit`` (see :func:`make_problem`);
+    every POI value a calculator sees or returns is in these internal units.
+    """
 
     model: pyhf.Model
     data: np.ndarray
@@ -127,6 +162,7 @@ class Problem:
     fixed: list[bool]
     test_stat: str = "qtilde"
     notes: list[str] = field(default_factory=list)
+    unit: float = 1.0  # the model's POI is in units of ``unit`` of the workspace's POI
 
     @property
     def poi_index(self) -> int:
@@ -181,7 +217,11 @@ def make_problem(
     modifier_settings: dict | None = None,
     test_stat: str = "qtilde",
 ) -> Problem:
-    """Model, data and fit configuration; the first measurement of a workspace is used."""
+    """Model, data and fit configuration; the first measurement of a workspace is used.
+
+    The POI is measured in units of a power of ten near the expected limit
+    (:func:`_in_limit_units`), so the fits work whatever the signal per unit POI.
+    """
     if test_stat not in TEST_STATISTICS:
         raise ValueError(f"test_stat must be one of {TEST_STATISTICS}, not {test_stat!r}")
     notes: list[str] = []
@@ -209,7 +249,7 @@ def make_problem(
             data = ws.data(model)
     if model.config.poi_index is None:
         raise NoPOIError("the model has no parameter of interest")
-    return _problem(model, np.asarray(data, dtype=float), test_stat, notes)
+    return _in_limit_units(_problem(model, np.asarray(data, dtype=float), test_stat, notes))
 
 
 def _rebuild(model: pyhf.Model, poi_name: str) -> pyhf.Model:
@@ -237,6 +277,76 @@ def _problem(model: pyhf.Model, data: np.ndarray, test_stat: str, notes: list[st
         raise NoPOIError(f"the POI {model.config.poi_name!r} is fixed in the model")
     init = [float(x) for x in model.config.suggested_init()]
     return Problem(model, data, init, bounds, fixed, test_stat, notes)
+
+
+def _in_limit_units(problem: Problem) -> Problem:
+    """The same problem with the POI in units of ``unit``, the power of ten nearest to a
+    POI value of the order of the limit (:func:`_mu_reference`), if that value is not
+    within a factor 10 of 1.
+
+    pyhf's fits (SLSQP) start at the POI's init, 1 by default, and fail or stop early when
+    the limit is 1e-4 or 1e6 times that (a POI of 1 may mean 1e6 signal events): the
+    optimisation is badly scaled. A fixed normfactor ``unit`` multiplying every sample the
+    POI scales gives the same model with the POI nu = mu / unit of order 1; init, bounds
+    and results are converted. A POI that is not a free factor of its samples (normfactor
+    or shapefactor) keeps its units, the fits start at the reference value, and a note
+    says so.
+    """
+    mu_ref = _mu_reference(problem)
+    if 0.1 <= mu_ref <= 10.0:  # within a decade of pyhf's default init: fits are fine
+        return problem
+    unit = 10.0 ** round(math.log10(mu_ref))
+    poi = problem.poi_index
+    lo, hi = problem.bounds[poi]
+    model = _scaled_model(problem.model, unit)
+    if model is None:
+        problem.init[poi] = max(mu_ref, lo)
+        problem.notes.append(f"the POI is not a free factor of its samples (normfactor or "
+                             f"shapefactor): the fits start at {mu_ref:.3g} in its own scale, "
+                             "far from 1, where pyhf's fits may be inaccurate")
+        logger.warning("POI %s: %s", problem.poi_name, problem.notes[-1])
+        return problem
+    scaled = _problem(model, problem.data, problem.test_stat, [])
+    p = scaled.poi_index
+    scaled.bounds[p] = [lo / unit, hi / unit]
+    scaled.init[p] = max(1.0, lo / unit)
+    scaled.notes, scaled.unit = problem.notes, unit
+    logger.debug("POI %s measured in units of %g internally", problem.poi_name, unit)
+    return scaled
+
+
+def _scaled_model(model: pyhf.Model, unit: float) -> pyhf.Model | None:
+    """``model`` with a fixed normfactor = ``unit`` on each sample the POI multiplies
+    (rate = nominal * nu * unit * ...: the same model, POI nu = mu / unit); None if the POI
+    is not a normfactor or shapefactor or the data layout would change."""
+    poi = model.config.poi_name
+    spec = copy.deepcopy(model.spec)
+    name = UNIT_PARAMETER
+    while name in model.config.parameters:
+        name += "_"
+    scaled_any = False
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            types = {m["type"] for m in sample.get("modifiers", []) if m["name"] == poi}
+            if not types:
+                continue
+            if not types <= {"normfactor", "shapefactor"}:  # not a free multiplicative factor
+                return None
+            sample["modifiers"].append({"name": name, "type": "normfactor", "data": None})
+            scaled_any = True
+    if not scaled_any:
+        return None
+    # fixed at ``unit``; bounds lo < hi, as SLSQP drops variables with equal bounds and then
+    # has more equality constraints (pyhf's fixed parameters) than variables
+    spec.setdefault("parameters", []).append(
+        {"name": name, "inits": [unit], "bounds": [[0.5 * unit, 2.0 * unit]], "fixed": True})
+    try:
+        scaled = pyhf.Model(spec, poi_name=poi, modifier_settings=model.config.modifier_settings)
+    except (pyhf.exceptions.InvalidModel, pyhf.exceptions.InvalidSpecification):
+        return None
+    same_data = (scaled.config.nmaindata == model.config.nmaindata
+                 and list(scaled.config.auxdata) == list(model.config.auxdata))
+    return scaled if same_data else None
 
 
 # ---------------------------------------------------------------------------
@@ -280,18 +390,27 @@ def choose_method(problem: Problem, threshold: float = LOW_COUNT_THRESHOLD) -> t
     """The ``auto`` rule (module docstring): (method, reason)."""
     _, n_obs, b_exp = sensitive_counts(problem)
     counts = f"observed {n_obs:g}, background {b_exp:.3g} in the POI-sensitive bins"
-    if n_obs >= threshold and b_exp >= threshold:
-        return "asymptotic", f"{counts} (both >= {threshold:g})"
-    if _counting_rates(problem) is not None:
-        return "exact", f"{counts} (< {threshold:g}); one-bin counting model: exact sum"
-    return "toys", f"{counts} (< {threshold:g}): toys"
+    low_n, low_b = n_obs < threshold, b_exp < threshold
+    if (low_n or low_b) and _counting_rates(problem) is not None:
+        return "exact", (f"{counts} (one < {threshold:g}); one-bin counting model: "
+                         "exact Poisson CLs")
+    if low_n and low_b:
+        return "toys", f"{counts} (both < {threshold:g}): toys"
+    if low_b:
+        return "asymptotic", (f"{counts} (observed >= {threshold:g}): asymptotic; its expected "
+                              "band is approximate at this background (toys give it exactly)")
+    return "asymptotic", f"{counts} (background >= {threshold:g})"
+
+
+def _events_reference(n: float, b: float) -> float:
+    """Signal events of the order of the limit for n observed over a background b."""
+    return 2.3 + 2.0 * math.sqrt(b + n) + max(n - b, 0.0)
 
 
 def _mu_reference(problem: Problem) -> float:
     """A POI value of the order of the limit, to start the bracketing."""
     s, n, b = sensitive_counts(problem)
-    events = 2.3 + 2.0 * math.sqrt(b + n) + max(n - b, 0.0)
-    return events / s
+    return _events_reference(n, b) / s
 
 
 # ---------------------------------------------------------------------------
@@ -323,50 +442,21 @@ def asymptotic_cls(problem: Problem, mu: float) -> np.ndarray:
     return np.array([float(obs), *map(float, band)])
 
 
-class ExactCounting:
-    """Exact toy distributions for a one-bin counting model with rate b + mu*s."""
-
-    def __init__(self, problem: Problem) -> None:
-        rates = _counting_rates(problem)
-        if rates is None:
-            raise LimitError("exact CLs needs a one-bin counting model without floating nuisances")
-        if problem.test_stat != "qtilde":
-            raise LimitError("exact CLs is implemented for qtilde only")
-        self.b, self.s = rates
-        self.n_obs = float(problem.data[0])
-
-    def _qtilde(self, n: np.ndarray, mu: float) -> np.ndarray:
-        muhat = np.clip((n - self.b) / self.s, 0.0, None)
-
-        def twice_nll(m: np.ndarray | float) -> np.ndarray:
-            rate = self.b + m * self.s
-            return 2.0 * (rate - special.xlogy(n, rate))
-
-        q = np.clip(twice_nll(mu) - twice_nll(muhat), 0.0, None)
-        return np.where(muhat > mu, 0.0, q)
-
-    def __call__(self, mu: float) -> np.ndarray:
-        rate_sb, rate_b = self.b + mu * self.s, self.b
-        n_max = int(stats.poisson.ppf(1 - 1e-15, max(rate_sb, 1e-300))) + 20
-        n = np.arange(n_max + 1, dtype=float)
-        q = self._qtilde(n, mu)
-        q_obs = float(self._qtilde(np.array([self.n_obs]), mu)[0])
-        p_sb, p_b = stats.poisson.pmf(n, rate_sb), stats.poisson.pmf(n, rate_b)
-        tol = 1e-10 * (1.0 + q_obs)
-        obs = _ratio(p_sb[q >= q_obs - tol].sum(), p_b[q >= q_obs - tol].sum())
-        # CLs of each background-only outcome, then weighted quantiles of its distribution
-        tails_sb = np.array([p_sb[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
-        tails_b = np.array([p_b[q >= qi - 1e-10 * (1 + qi)].sum() for qi in q])
-        cls_n = np.divide(tails_sb, tails_b, out=np.ones_like(tails_sb), where=tails_b > 0)
-        order = np.argsort(cls_n, kind="stable")
-        cdf = np.cumsum(p_b[order]) / p_b.sum()
-        picks = [order[min(np.searchsorted(cdf, p / 100.0 - 1e-12), len(order) - 1)]
-                 for p in _PERCENTILES]
-        return np.array([obs, *cls_n[picks]])
+def _count_floor(n: np.ndarray) -> np.ndarray:
+    """Largest integer count <= n (n may be a non-integer expectation, e.g. blinded data)."""
+    return np.floor(n + 1e-12 * np.maximum(1.0, n))
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else float("nan")
+def _log_poisson_cdf(k: np.ndarray, rate: float) -> np.ndarray:
+    """log P(N <= k | rate); in the far lower tail (CDF < 1e-250) a log-sum of the last pmf terms."""
+    k = np.atleast_1d(np.asarray(k, dtype=float))
+    with np.errstate(divide="ignore"):
+        out = np.log(stats.poisson.cdf(k, rate))
+    for i in np.nonzero(out < -575.0)[0]:  # exp(-575) ~ 1e-250
+        # pmf(j - 1) / pmf(j) = j / rate < 1 here: 10^4 terms below k carry the sum
+        terms = np.arange(max(0.0, k[i] - 1e4), k[i] + 1.0)
+        out[i] = special.logsumexp(stats.poisson.logpmf(terms, rate))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -517,19 +607,30 @@ def _batches(ntoys: int, batch_size: int) -> list[int]:
 
 
 def _tail_fraction(samples: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Fraction of ``samples`` >= each of ``values``."""
+    """Fraction of ``samples`` >= each of ``values``, test statistics that differ by less
+    than the fit precision (``Q_TIE * (1 + q)``) counting as equal."""
     ordered = np.sort(samples)
-    return (len(ordered) - np.searchsorted(ordered, values, side="left")) / len(ordered)
+    values = np.asarray(values, dtype=float)
+    cut = values - Q_TIE * (1.0 + np.abs(values))
+    return (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
 
 
-def toy_cls(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> np.ndarray:
-    """[observed, -2..+2 sigma] CLs from toy test statistics, as pyhf's ToyCalculator."""
-    q_sb, q_b = q_sb[np.isfinite(q_sb)], q_b[np.isfinite(q_b)]
-    clsb = _tail_fraction(q_sb, np.array([q_obs]))[0]
-    clb = _tail_fraction(q_b, np.array([q_obs]))[0]
+def toy_cls_parts(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> tuple[float, np.ndarray]:
+    """Observed CLs and the CLs of each background-only toy (NaN where its fit failed).
+
+    CLs = CLsb / CLb, CLsb = P(q >= q_x | mu) and CLb = P(q >= q_x | 0) estimated by the
+    fractions of the s+b and b-only toys (failed fits dropped), q_x the data's or a toy's.
+    """
+    sb, b = q_sb[np.isfinite(q_sb)], q_b[np.isfinite(q_b)]
+    if len(sb) == 0 or len(b) == 0:
+        raise LimitError("every toy fit failed at a POI point")
+    clsb = _tail_fraction(sb, np.array([q_obs]))[0]
+    clb = _tail_fraction(b, np.array([q_obs]))[0]
     observed = clsb / clb if clb > 0 else (0.0 if clsb == 0 else math.inf)
-    cls_b_toys = _tail_fraction(q_sb, q_b) / _tail_fraction(q_b, q_b)
-    return np.array([observed, *np.percentile(cls_b_toys, _PERCENTILES)])
+    per_toy = np.full(len(q_b), np.nan)
+    ok = np.isfinite(q_b)
+    per_toy[ok] = _tail_fraction(sb, q_b[ok]) / _tail_fraction(b, q_b[ok])
+    return float(observed), per_toy
 
 
 def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float | None:
@@ -546,14 +647,42 @@ def _interpolate_limit(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float 
     return float(m0 + t * (m1 - m0))
 
 
+@dataclass(frozen=True)
+class _ToyTable:
+    """Toy CLs on a grid: of the data, its pyhf-style percentiles, and of every b-only toy."""
+
+    mus: np.ndarray  # ascending
+    observed: np.ndarray  # (n_mu,)
+    percentiles: np.ndarray  # (n_mu, 5)
+    toys: np.ndarray  # (ntoys, n_mu), NaN where a fit failed
+
+    def rows(self) -> np.ndarray:
+        """Rows [observed, -2..+2 sigma], one per POI value."""
+        return np.column_stack([self.observed, self.percentiles])
+
+    def merged(self, other: _ToyTable) -> _ToyTable:
+        order = np.argsort(np.concatenate([self.mus, other.mus]))
+        return _ToyTable(np.concatenate([self.mus, other.mus])[order],
+                         np.concatenate([self.observed, other.observed])[order],
+                         np.vstack([self.percentiles, other.percentiles])[order],
+                         np.hstack([self.toys, other.toys])[:, order])
+
+
 class _ToyRunner:
-    """Toy CLs on a grid of mu values, locally or on a Dask cluster."""
+    """Toy CLs on a grid of mu values, locally or on a Dask cluster.
+
+    The background-only toys are the same datasets at every mu (generated at one
+    conditional fit, with seeds that do not depend on mu), so each has a CLs curve.
+    """
 
     def __init__(self, problem: Problem, ntoys: int, seed: int, batch_size: int,
                  client: Any = None) -> None:
         self.problem, self.ntoys, self.seed = problem, ntoys, seed
         self.batch_size, self.client = batch_size, client
         self.failed = 0
+        init, bounds, fixed = problem.fit_config(0.0)
+        self.gen_b = mle.fixed_poi_fit(0.0, problem.data, problem.model, init, bounds,
+                                       fixed).tolist()
 
     def _map(self, func: Callable, job: Any, *iterables: Sequence) -> list:
         """func(job, *args) for each args: locally, or as Dask tasks (job: a scattered future)."""
@@ -562,9 +691,10 @@ class _ToyRunner:
         futures = self.client.map(func, [job] * len(iterables[0]), *iterables, pure=False)
         return self.client.gather(futures)
 
-    def cls_grid(self, mus: np.ndarray) -> np.ndarray:
-        """Rows [observed, -2..+2 sigma] CLs for each mu."""
+    def evaluate(self, mus: np.ndarray) -> _ToyTable:
+        """Toy CLs at each of ``mus``."""
         p = self.problem
+        mus = np.sort(np.asarray(mus, dtype=float))
         init, bounds, fixed = p.fit_config(float(mus.max()))
         job = ToyJob(p.model, init, bounds, fixed)
         sizes = _batches(self.ntoys, self.batch_size)
@@ -573,22 +703,48 @@ class _ToyRunner:
             raise LimitError("the fit to the observed data failed")
         if self.client is not None:  # one copy per worker, a fresh key each time
             job = self.client.scatter(job, broadcast=True, hash=False)
-        gen_b = mle.fixed_poi_fit(0.0, p.data, p.model, init, bounds, fixed).tolist()
         gen_sb = [mle.fixed_poi_fit(m, p.data, p.model, init, bounds, fixed).tolist() for m in mus]
         q_b = np.concatenate(self._map(
-            run_bonly_batch, job, [gen_b] * len(sizes), sizes,
+            run_bonly_batch, job, [self.gen_b] * len(sizes), sizes,
             [batch_seed(self.seed, 0, j) for j in range(len(sizes))], [list(mus)] * len(sizes)))
         tasks = [(i, j) for i in range(len(mus)) for j in range(len(sizes))]
         q_sb_parts = self._map(
             run_splusb_batch, job, [gen_sb[i] for i, _ in tasks], [sizes[j] for _, j in tasks],
             [batch_seed(self.seed, 1, j) for _, j in tasks], [float(mus[i]) for i, _ in tasks])
-        rows = []
+        observed, per_toy = np.empty(len(mus)), np.empty((len(q_b), len(mus)))
         for i in range(len(mus)):
             q_sb = np.concatenate(q_sb_parts[i * len(sizes):(i + 1) * len(sizes)])
+            # failed fits give NaN test statistics: dropped from the ensembles
             self.failed += int(np.sum(~np.isfinite(q_sb)) + np.sum(~np.isfinite(q_b[:, i])))
-            # (failed fits give NaN test statistics; they are dropped in toy_cls)
-            rows.append(toy_cls(float(q_obs[i]), q_sb, q_b[:, i]))
-        return np.array(rows)
+            observed[i], per_toy[:, i] = toy_cls_parts(float(q_obs[i]), q_sb, q_b[:, i])
+        # the scan's expected CLs, as pyhf's ToyCalculator: percentiles of the toys' CLs
+        percentiles = np.array([np.percentile(col[np.isfinite(col)], _PERCENTILES)
+                                for col in per_toy.T])
+        return _ToyTable(mus, observed, percentiles, per_toy)
+
+    def cls_grid(self, mus: np.ndarray) -> np.ndarray:
+        """Rows [observed, -2..+2 sigma] CLs for each mu (ascending)."""
+        return self.evaluate(mus).rows()
+
+
+def _toy_upper_limits(mus: np.ndarray, cls: np.ndarray, alpha: float) -> np.ndarray:
+    """Each toy's limit (rows of ``cls``): -inf below the grid, +inf above it, NaN if a fit
+    failed. Identical CLs curves (identical toys) are solved once."""
+    unique, inverse = np.unique(cls, axis=0, return_inverse=True)
+    limits = np.empty(len(unique))
+    for k, row in enumerate(unique):
+        if not np.all(np.isfinite(row)):
+            limits[k] = np.nan
+            continue
+        root = _interpolate_limit(mus, row, alpha)
+        limits[k] = root if root is not None else (-math.inf if row[0] < alpha else math.inf)
+    return limits[np.ravel(inverse)]
+
+
+def _toy_band(table: _ToyTable, alpha: float) -> np.ndarray:
+    """Percentiles (inverted CDF: actual toy limits) of the background-only toys' limits."""
+    limits = _toy_upper_limits(table.mus, table.toys, alpha)
+    return np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
 
 
 def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
@@ -603,39 +759,214 @@ def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -
     return np.geomspace(lo, hi, npoints)
 
 
-def _toy_limits(problem: Problem, alpha: float, curves: list[int], ntoys: int, seed: int,
+def _extension(mus: np.ndarray, low: bool, high: bool) -> np.ndarray:
+    """Three more grid points (the grid's geometric step) below and/or above the grid."""
+    step = (mus[-1] / mus[0]) ** (1.0 / max(len(mus) - 1, 1))
+    extra = []
+    if low:
+        extra.append(mus[0] / step ** np.arange(1, 4))
+    if high:
+        extra.append(mus[-1] * step ** np.arange(1, 4))
+    return np.concatenate(extra)
+
+
+def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed: int,
                 batch_size: int, client: Any, npoints: int,
-                max_rounds: int = 4) -> tuple[dict[int, float], Scan, int]:
+                max_rounds: int = 4) -> tuple[float, tuple[float, ...] | None, Scan, int]:
+    """Observed limit (toy CLs of the data), band (toy limits' percentiles), scan, failed fits."""
     runner = _ToyRunner(problem, ntoys, seed, batch_size, client)
-    mus = _toy_grid(problem, alpha, curves, npoints)
-    table = runner.cls_grid(mus)
-    for _ in range(max_rounds):
-        low = any(table[0, c] < alpha for c in curves)
-        high = any(table[-1, c] >= alpha for c in curves)
-        if not (low or high):
+    table = runner.evaluate(_toy_grid(problem, alpha, _curves(expected), npoints))
+    for round_ in range(max_rounds + 1):
+        observed = _interpolate_limit(table.mus, table.observed, alpha)
+        low = observed is None and table.observed[0] < alpha
+        high = observed is None and not low
+        band = _toy_band(table, alpha) if expected else None
+        if band is not None:
+            low, high = low or bool(np.any(band == -math.inf)), high or bool(np.any(band == math.inf))
+        if not (low or high) or round_ == max_rounds:
             break
-        step = (mus[-1] / mus[0]) ** (1.0 / max(len(mus) - 1, 1))
-        extra = []
-        if low:
-            extra.append(mus[0] / step ** np.arange(1, 4))
-        if high:
-            extra.append(mus[-1] * step ** np.arange(1, 4))
-        new = np.concatenate(extra)
-        table = np.vstack([table, runner.cls_grid(new)])
-        mus = np.concatenate([mus, new])
-        order = np.argsort(mus)
-        mus, table = mus[order], table[order]
-    roots = {}
-    for c in curves:
-        root = _interpolate_limit(mus, table[:, c], alpha)
-        if root is None:
-            label = "observed" if c == 0 else f"expected {BAND_SIGMAS[c - 1]:+d} sigma"
-            raise LimitError(f"toy CLs ({label}) does not cross {alpha:g} between POI = "
-                             f"{mus[0]:.3g} and {mus[-1]:.3g}; try more toys")
-        roots[c] = root
-    scan = Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
+        table = table.merged(runner.evaluate(_extension(table.mus, low, high)))
+    span = f"between POI = {table.mus[0]:.3g} and {table.mus[-1]:.3g}; try more toys"
+    if observed is None:
+        raise LimitError(f"toy CLs (observed) does not cross {alpha:g} {span}")
+    if band is not None and not np.all(np.isfinite(band)):
+        k = int(np.argmax(~np.isfinite(band)))
+        raise LimitError(f"the toy limits at {BAND_SIGMAS[k]:+d} sigma are not {span}")
+    expected_band = tuple(map(float, band)) if band is not None else None
+    return observed, expected_band, _scan(table.mus, table.rows()), runner.failed
+
+
+# ---------------------------------------------------------------------------
+# One interface for the three methods
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A calculator's answer: POI limits where CLs = alpha and the CLs values behind them."""
+
+    observed: float
+    expected: tuple[float, float, float, float, float] | None
+    scan: Scan
+    ntoys: int | None = None
+    seed: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Calculator(Protocol):
+    """CLs of one :class:`Problem` as a function of the POI, and its upper limits."""
+
+    method: str
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        """Rows [observed, -2, -1, 0, +1, +2 sigma] of CLs, one per POI value (ascending)."""
+        ...
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        """The observed limit and, if ``expected``, the band at ``BAND_SIGMAS``."""
+        ...
+
+
+def _scan(mus: Sequence[float], table: np.ndarray) -> Scan:
+    return Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
                 tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
-    return roots, scan, runner.failed
+
+
+def _curves(expected: bool) -> list[int]:
+    return [0, 1, 2, 3, 4, 5] if expected else [0]
+
+
+def _band(roots: dict[int, float], expected: bool) -> tuple[float, ...] | None:
+    return tuple(roots[c] for c in range(1, 6)) if expected else None
+
+
+class AsymptoticCalculator:
+    """Asymptotic CLs (pyhf.infer.hypotest), ``brentq`` on each curve."""
+
+    method = "asymptotic"
+
+    def __init__(self, problem: Problem, rtol: float = 1e-8) -> None:
+        self.problem, self.rtol = problem, rtol
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        return np.array([asymptotic_cls(self.problem, m) for m in mus])
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        func = _Cached(lambda mu: asymptotic_cls(self.problem, mu))
+        roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
+                              self.rtol)
+        return Limits(roots[0], _band(roots, expected), func.scan())
+
+
+class ExactCalculator:
+    """Exact CLs of a one-bin counting model with rate b + mu*s: the infinite-toy limit.
+
+    qtilde is non-increasing in the count n (strictly where it is > 0), so for
+    q_obs > 0 {q >= q_obs} = {N <= n_obs} and CLs is the classic counting CLs
+    P(N <= n_obs | b + mu s) / P(N <= n_obs | b) (Read, J. Phys. G 28 (2002) 2693);
+    n_obs >= b + mu s gives q_obs = 0 and CLs = 1. Two Poisson CDFs per POI value,
+    whatever n_obs. The limit increases with n, so the quantiles of the limits of
+    background-only experiments (the band) are the limits at the quantiles of
+    N ~ Poisson(b).
+    """
+
+    method = "exact"
+
+    def __init__(self, problem: Problem, rtol: float = 1e-8) -> None:
+        rates = _counting_rates(problem)
+        if rates is None:
+            raise LimitError("exact CLs needs a one-bin counting model without floating nuisances")
+        if problem.test_stat != "qtilde":
+            raise LimitError("exact CLs is implemented for qtilde only")
+        self.problem, self.rtol = problem, rtol
+        self.b, self.s = rates
+        self.n_obs = float(problem.data[0])
+        self.band_counts = tuple(float(k) for k in stats.poisson.ppf(_PERCENTILES / 100.0, self.b))
+        self._evaluated: set[float] = set()
+
+    def cls_counts(self, n: Sequence[float] | np.ndarray, mu: float) -> np.ndarray:
+        """CLs at ``mu`` of the outcomes ``n``."""
+        n = np.asarray(n, dtype=float)
+        rate = self.b + mu * self.s
+        k = _count_floor(n)
+        cls = np.exp(_log_poisson_cdf(k, rate) - _log_poisson_cdf(k, self.b))
+        return np.where(n >= rate, 1.0, cls)
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        counts = [self.n_obs, *self.band_counts]
+        return np.array([self.cls_counts(counts, m) for m in mus])
+
+    def _limit(self, n: float, alpha: float) -> float:
+        """The POI where CLs(n) = alpha: CLs(n) = 1 up to mu = (n - b)/s, decreasing above."""
+        def excess(mu: float) -> float:
+            value = float(self.cls_counts([n], mu)[0])
+            if not math.isfinite(value):
+                raise LimitError(f"exact CLs is undefined at POI = {mu:.6g} for {n:g} events")
+            if n == self.n_obs:
+                self._evaluated.add(float(mu))
+            return value - alpha
+
+        lo = max((n - self.b) / self.s, 0.0)
+        hi = max(lo, _events_reference(n, self.b) / self.s)
+        for _ in range(200):
+            if excess(hi) < 0:
+                break
+            hi *= 2.0
+        else:
+            raise LimitError(f"CLs stays above {alpha:g} up to POI = {hi:.3g}: no upper limit")
+        return float(optimize.brentq(excess, lo, hi, xtol=1e-12 * hi, rtol=self.rtol))
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        counts = [self.n_obs, *(self.band_counts if expected else ())]
+        limit_of = {n: self._limit(n, alpha) for n in dict.fromkeys(counts)}
+        band = tuple(limit_of[n] for n in self.band_counts) if expected else None
+        mus = sorted(self._evaluated | set(band or ()))
+        return Limits(limit_of[self.n_obs], band, _scan(mus, self.cls(np.array(mus))))
+
+
+class ToyCalculator:
+    """Toy CLs on a grid of POI values (:class:`_ToyRunner`), locally or on Dask."""
+
+    method = "toys"
+
+    def __init__(self, problem: Problem, ntoys: int = DEFAULT_NTOYS, seed: int | None = 0,
+                 batch_size: int = DEFAULT_BATCH_SIZE, client: Any = None,
+                 npoints: int = 8) -> None:
+        if problem.test_stat != "qtilde":
+            raise LimitError("toys are implemented for qtilde only")
+        if ntoys < 10:
+            raise ValueError(f"ntoys must be >= 10, got {ntoys}")
+        self.problem, self.ntoys, self.npoints = problem, ntoys, npoints
+        self.batch_size, self.client = batch_size, client
+        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+
+    def _runner(self) -> _ToyRunner:
+        return _ToyRunner(self.problem, self.ntoys, self.seed, self.batch_size, self.client)
+
+    def cls(self, mus: np.ndarray) -> np.ndarray:
+        return self._runner().cls_grid(np.asarray(mus, dtype=float))
+
+    def limits(self, alpha: float, expected: bool) -> Limits:
+        observed, band, scan, failed = _toy_limits(self.problem, alpha, expected, self.ntoys,
+                                                   self.seed, self.batch_size, self.client,
+                                                   self.npoints)
+        notes = ((f"{failed} toy test statistics (toy x POI point) had a failed fit and were "
+                  "dropped"),) if failed else ()
+        return Limits(observed, band, scan, self.ntoys, self.seed, notes)
+
+
+def make_calculator(problem: Problem, method: str, *, ntoys: int = DEFAULT_NTOYS,
+                    seed: int | None = 0, client: Any = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE, npoints: int = 8,
+                    rtol: float = 1e-8) -> Calculator:
+    """The calculator of ``method`` (asymptotic, exact or toys; not auto) for ``problem``."""
+    if method == "asymptotic":
+        return AsymptoticCalculator(problem, rtol)
+    if method == "exact":
+        return ExactCalculator(problem, rtol)
+    if method == "toys":
+        return ToyCalculator(problem, ntoys, seed, batch_size, client, npoints)
+    raise ValueError(f"method must be asymptotic, toys or exact, not {method!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -663,17 +994,9 @@ def cls_scan(
     grid = np.asarray(sorted(float(m) for m in mus))
     if len(grid) == 0 or grid[0] <= 0:
         raise ValueError("mus must be positive")
-    if method == "asymptotic":
-        table = np.array([asymptotic_cls(problem, m) for m in grid])
-    elif method == "exact":
-        exact = ExactCounting(problem)
-        table = np.array([exact(m) for m in grid])
-    elif method == "toys":
-        table = _ToyRunner(problem, ntoys, seed, batch_size, client).cls_grid(grid)
-    else:
-        raise ValueError(f"method must be asymptotic, toys or exact, not {method!r}")
-    return Scan(tuple(map(float, grid)), tuple(map(float, table[:, 0])),
-                tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
+    calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
+                                 batch_size=batch_size)
+    return _scan(grid, calculator.cls(grid / problem.unit))
 
 
 def upper_limit(
@@ -706,33 +1029,26 @@ def upper_limit(
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     problem = make_problem(workspace_or_model, data, poi_name=poi_name,
                            modifier_settings=modifier_settings, test_stat=test_stat)
-    alpha = 1.0 - cl
-    curves = [0, 1, 2, 3, 4, 5] if expected else [0]
     reason = f"method {method!r} requested"
     if method == "auto":
         method, reason = choose_method(problem)
-    notes = list(problem.notes)
-    used_seed: int | None = None
-    if method in ("asymptotic", "exact"):
-        if method == "asymptotic":
-            func = _Cached(lambda mu: asymptotic_cls(problem, mu))
-        else:
-            func = _Cached(ExactCounting(problem))
-        roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol)
-        scan, ntoys_used = func.scan(), None
-    else:
-        if test_stat != "qtilde":
-            raise LimitError("toys are implemented for qtilde only")
-        if ntoys < 10:
-            raise ValueError(f"ntoys must be >= 10, got {ntoys}")
-        used_seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
-        roots, scan, failed = _toy_limits(problem, alpha, curves, ntoys, used_seed,
-                                          batch_size, client, npoints)
-        ntoys_used = ntoys
-        if failed:
-            notes.append(f"{failed} toy test statistics (toy x POI point) had a failed fit "
-                         "and were dropped")
-    band = tuple(roots[c] for c in range(1, 6)) if expected else None
-    return LimitResult(observed=roots[0], expected=band, cl=cl, method=method,
-                       poi=problem.poi_name, scan=scan, test_stat=test_stat, ntoys=ntoys_used,
-                       seed=used_seed, reason=reason, notes=tuple(notes))
+    logger.debug("upper limit on %s at %g%% CL: %s (%s)", problem.poi_name, 100 * cl, method,
+                 reason)
+    calculator = make_calculator(problem, method, ntoys=ntoys, seed=seed, client=client,
+                                 batch_size=batch_size, npoints=npoints, rtol=rtol)
+    limits = calculator.limits(1.0 - cl, expected)
+    unit = problem.unit
+    band = tuple(unit * e for e in limits.expected) if limits.expected is not None else None
+    scan = limits.scan
+    scan = Scan(tuple(unit * m for m in scan.mu), scan.cls_observed, scan.cls_expected)
+    notes = [*problem.notes, *limits.notes]
+    top = unit * max([limits.observed, *(limits.expected or ())])
+    upper = unit * problem.bounds[problem.poi_index][1]
+    if top > upper:
+        notes.append(f"the limit ({top:.4g}) lies above the POI's upper bound {upper:g} (from "
+                     "the workspace or pyhf's default): the fits widened it")
+        logger.info("POI %s: %s", problem.poi_name, notes[-1])
+    return LimitResult(observed=unit * limits.observed, expected=band, cl=cl,
+                       method=calculator.method, poi=problem.poi_name, scan=scan,
+                       test_stat=test_stat, ntoys=limits.ntoys, seed=limits.seed,
+                       reason=reason, notes=tuple(notes))

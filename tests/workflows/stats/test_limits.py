@@ -13,6 +13,7 @@ import typer
 from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
+from processors.errors import InputError, StatisticsError
 from workflows.cli.limit import limit_command
 from workflows.stats.limits import (
     LimitError,
@@ -339,6 +340,11 @@ def test_auto_rule() -> None:
     assert method(counting(5.0, 100.0, 98)) == "asymptotic"
     assert method(counting(5.0, 100.0, 98, [normsys("bkg", 1.2)])) == "asymptotic"
     assert method(counting(5.0, 100.0, 3)) == "exact"  # few observed events: not asymptotic
+    # exact is cheap, so a counting model takes it when either count is low; toys only
+    # when both are (a huge observed count would make them expensive and is asymptotic)
+    assert method(counting(1.0, 0.5, 20)) == "exact"  # low background: band not asymptotic
+    assert method(counting(1.0, 0.05, 3e4, [normsys("bkg", 1.2)])) == "asymptotic"
+    assert method(counting(5.0, 100.0, 3, [normsys("bkg", 1.2)])) == "asymptotic"
     periods = [PeriodInputs("a", 1e10, 0.3, 0.1, 2.0, box_observed=0, a_observed=5, c_observed=7)]
     assert method(build_workspace(periods)) == "toys"
 
@@ -349,13 +355,16 @@ def test_expected_false_returns_observed_only() -> None:
 
 
 def test_zero_signal_is_an_error_not_nan() -> None:
-    with pytest.raises(LimitError, match="POI does not increase"):
+    with pytest.raises(LimitError, match="POI does not increase") as info:
         upper_limit(counting(0.0, 1.0, 0))
+    assert isinstance(info.value, StatisticsError) and info.value.exit_code == 1
 
 
 def test_missing_poi_is_an_error() -> None:
-    with pytest.raises(NoPOIError):
+    with pytest.raises(NoPOIError) as info:
         upper_limit(counting(1.0, 1.0, 0, measurements=[]))
+    assert isinstance(info.value, InputError) and isinstance(info.value, LimitError)
+    assert info.value.exit_code == 2
     spec = counting(1.0, 1.0, 0, measurements=[{"name": "m", "config": {"poi": "nope",
                                                                         "parameters": []}}])
     with pytest.raises(NoPOIError):
