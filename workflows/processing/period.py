@@ -49,11 +49,18 @@ from workflows.processing.results import (
     REFERENCE,
     SUMMARY,
     read_json,
+    read_summary,
     write_histograms,
     write_json,
 )
 from workflows.processing.summary import (
     BLINDING_NOTE,
+    ChunkCounts,
+    EventCounts,
+    FileCounts,
+    PeriodSummary,
+    ReferenceInfo,
+    Regions,
     cutflow,
     cutflow_by_process,
     regions,
@@ -96,7 +103,7 @@ class PeriodRun:
     seconds: float = 0.0
     complete: bool = True
     message: str = ""
-    summary: dict = field(default_factory=dict, repr=False)
+    summary: PeriodSummary | None = field(default=None, repr=False)
 
     @property
     def rate(self) -> float:
@@ -274,12 +281,12 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     if not (summary_path.exists() and prov_path.exists()):
         return None
     record = _plan(period, options)[3]
-    previous = read_json(summary_path)
-    if read_json(prov_path) != record or previous.get("chunks", {}).get("failed"):
+    previous = read_summary(summary_path)
+    if read_json(prov_path) != record or previous.chunks.failed:
         return None
-    return PeriodRun(period.name, "up to date", events=previous["events"]["read"],
-                     chunks=previous["chunks"]["total"], complete=previous["complete"],
-                     failed_files=len({f["file"] for f in previous.get("failed", [])}),
+    return PeriodRun(period.name, "up to date", events=previous.events.read,
+                     chunks=previous.chunks.total, complete=previous.complete,
+                     failed_files=len(previous.failed_files),
                      message="provenance unchanged, not reprocessed", summary=previous)
 
 
@@ -363,12 +370,12 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     summary = _summary(period, options, variations, reference, out, checks, failed, empty,
                        len(chunks), seconds, duplicates)
     _write_outputs(outdir, out["hists"], record, summary)
-    if summary["complete"]:
+    if summary.complete:
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
         period.name, "processed", events=int(out.get("events", 0)), chunks=len(chunks),
         failed_chunks=int(out.get("failed_chunks", 0)), failed_files=len({f["file"] for f in failed}),
-        seconds=seconds, complete=summary["complete"], summary=summary,
+        seconds=seconds, complete=summary.complete, summary=summary,
     )
 
 
@@ -379,58 +386,56 @@ def _write(writer, path: Path, data) -> None:
         raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
-def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: dict) -> None:
+def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary) -> None:
     """Histograms and provenance, then the summary: only a finished period has a summary."""
     if hists is not None:
         _write(write_histograms, outdir / HISTOGRAMS, hists)
     _write(write_json, outdir / PROVENANCE, record)
-    _write(write_json, outdir / SUMMARY, summary)
+    _write(write_json, outdir / SUMMARY, summary.to_json())
 
 
 def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
              reference: ShowerReference | None, out: dict, checks: list[FileCheck],
              failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float,
-             duplicates: Duplicates | None = None) -> dict:
+             duplicates: Duplicates | None = None) -> PeriodSummary:
+    """The typed summary of a period from the merged output of its main pass."""
     blinded = not options.unblind
     hists = out.get("hists")
     names = [v.name for v in variations]
-    summary = {
-        "period": period.name,
-        "blinded": blinded,
-        "complete": not failed,
-        "beam_energy": period.beam.energy,
-        "eot": period.eot,
-        "cutflow": cutflow(hists["cutflow"]) if hists else [],
-        "regions": regions(hists["regions"], blinded) if hists else {"A": 0, "C": 0, "box": None if blinded else 0},
-    }
-    if hists and out.get("has_truth"):
-        summary["cutflow_by_process"] = cutflow_by_process(hists["cutflow_by_process"])
-    if hists and len(names) > 1:
-        summary["variations"] = variation_summaries(hists, names, blinded)
-    summary["failed"] = failed
-    summary["empty_files"] = empty
     duplicates = duplicates or Duplicates()
     entries = {c.path: c.entries for c in checks if c.ok}
-    summary["duplicates"] = duplicates.report(entries)
-    summary["files"] = {
-        "total": len(checks),
-        "processed": sum(1 for c in checks if c.ok and c.entries > 0
-                         and len(duplicates.skip.get(c.path, ())) < c.entries),
-        "entries": entries,
-    }
-    summary["events"] = {
-        "read": int(out.get("events", 0)),
-        "physics_trigger": int(out.get("physics_events", 0)),
-        "calibration_trigger": int(out.get("calibration_events", 0)),
-        "nonfinite_energies": int(out.get("nonfinite_events", 0)),
-    }
-    summary["chunks"] = {"total": n_chunks or 0, "failed": int(out.get("failed_chunks", 0)),
-                         "resumed": int(out.get("resumed_chunks", 0))}
-    summary["thresholds"] = period.cuts.model_dump(mode="json")
-    summary["calibration"] = period.calibration.model_dump(mode="json")
-    if reference is not None:
-        summary["shower_reference"] = {"n_events": reference.n_events, "file": REFERENCE}
-    if blinded:
-        summary["blinding"] = BLINDING_NOTE
-    summary["seconds"] = round(seconds, 3)
-    return summary
+    return PeriodSummary(
+        period=period.name,
+        blinded=blinded,
+        complete=not failed,
+        beam_energy=period.beam.energy,
+        eot=period.eot,
+        cutflow=cutflow(hists["cutflow"]) if hists else [],
+        regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
+        cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
+                            if hists and out.get("has_truth") else None),
+        variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
+        failed=failed,
+        empty_files=empty,
+        duplicates=duplicates.report(entries),
+        files=FileCounts(
+            total=len(checks),
+            processed=sum(1 for c in checks if c.ok and c.entries > 0
+                          and len(duplicates.skip.get(c.path, ())) < c.entries),
+            entries=entries,
+        ),
+        events=EventCounts(
+            read=int(out.get("events", 0)),
+            physics_trigger=int(out.get("physics_events", 0)),
+            calibration_trigger=int(out.get("calibration_events", 0)),
+            nonfinite_energies=int(out.get("nonfinite_events", 0)),
+        ),
+        chunks=ChunkCounts(total=n_chunks or 0, failed=int(out.get("failed_chunks", 0)),
+                           resumed=int(out.get("resumed_chunks", 0))),
+        thresholds=period.cuts,
+        calibration=period.calibration,
+        shower_reference=(ReferenceInfo(n_events=reference.n_events, file=REFERENCE)
+                          if reference is not None else None),
+        blinding=BLINDING_NOTE if blinded else None,
+        seconds=round(seconds, 3),
+    )

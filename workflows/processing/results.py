@@ -23,6 +23,7 @@ from pathlib import Path
 import hist
 
 from processors.errors import InputError
+from workflows.processing.summary import PeriodSummary
 
 SUMMARY = "summary.json"
 HISTOGRAMS = "histograms.json.gz"
@@ -57,6 +58,11 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_summary(path: Path) -> PeriodSummary:
+    """The typed summary in ``path`` (:class:`InputError` naming the file if it cannot be used)."""
+    return PeriodSummary.from_json(read_json(path), path)
+
+
 def write_histograms(path: Path, hists: dict[str, hist.Hist]) -> None:
     """All histograms of a period as one gzipped uhi-JSON document."""
     import uhi.io.json
@@ -81,16 +87,16 @@ class PeriodResult:
 
     name: str
     directory: Path
-    summary: dict
+    summary: PeriodSummary
     hists: dict[str, hist.Hist]
 
     @property
     def blinded(self) -> bool:
-        return bool(self.summary["blinded"])
+        return self.summary.blinded
 
     @property
     def complete(self) -> bool:
-        return bool(self.summary.get("complete", False))
+        return self.summary.complete
 
 
 def read_period(directory: Path) -> PeriodResult:
@@ -98,8 +104,8 @@ def read_period(directory: Path) -> PeriodResult:
     summary_path = directory / SUMMARY
     if not summary_path.exists():
         raise InputError(f"{directory}: no {SUMMARY}; the period was not processed (or not to the end)")
-    summary = read_json(summary_path)
-    return PeriodResult(summary["period"], directory, summary, read_histograms(directory / HISTOGRAMS))
+    summary = read_summary(summary_path)
+    return PeriodResult(summary.period, directory, summary, read_histograms(directory / HISTOGRAMS))
 
 
 def read_results(results: Path) -> list[PeriodResult]:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processors.cuts import Thresholds
 from processors.errors import StatisticsError
 from workflows.processing.results import PeriodResult, read_results, write_json
 from workflows.stats.background import SidebandEstimate, estimate_box_background
@@ -78,8 +77,7 @@ class PeriodBackground:
 def period_background(result: PeriodResult, plots: Path | None = None) -> PeriodBackground:
     """Extrapolate one period's sidebands into its box (and plot the fits)."""
     s = result.summary
-    thresholds = Thresholds(**s["thresholds"])
-    estimates = estimate_box_background(result.hists, thresholds, s["beam_energy"])
+    estimates = estimate_box_background(result.hists, s.thresholds, s.beam_energy)
     if plots is not None:
         from workflows.plots import plot_sideband_fits
 
@@ -88,9 +86,8 @@ def period_background(result: PeriodResult, plots: Path | None = None) -> Period
             plot_sideband_fits(spectra[name][{"variation": "nominal"}], est,
                                plots / f"sideband_{name}_{result.name}.png",
                                f"{result.name}: sideband {name} extrapolated into the box")
-    r = s["regions"]
-    return PeriodBackground(result.name, float(s["eot"]), result.blinded, r["box"], int(r["A"]),
-                            int(r["C"]), estimates)
+    r = s.regions
+    return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates)
 
 
 def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list:
@@ -241,8 +238,8 @@ def fit_results(
         missing = [b.period for b in backgrounds if b.period not in table.efficiency]
         if missing:
             raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
-        signals = [PeriodSignal(p.name, float(p.summary["eot"]), float(p.summary["beam_energy"]),
-                                float(p.summary["thresholds"]["box_ecal_max"]), table.at(p.name, masses))
+        signals = [PeriodSignal(p.name, p.summary.eot, p.summary.beam_energy,
+                                p.summary.thresholds.box_ecal_max, table.at(p.name, masses))
                    for p in periods]
         if model == "merged":
             exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
