@@ -44,6 +44,7 @@ from workflows.processing.input_checks import (
     kept_ranges,
 )
 from workflows.processing.results import (
+    CHECKPOINTS,
     HISTOGRAMS,
     PROVENANCE,
     REFERENCE,
@@ -66,8 +67,6 @@ from workflows.processing.summary import (
     regions,
     variation_summaries,
 )
-
-CHECKPOINTS = ".checkpoints"
 
 log = logging.getLogger(__name__)
 

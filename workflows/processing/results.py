@@ -29,6 +29,11 @@ SUMMARY = "summary.json"
 HISTOGRAMS = "histograms.json.gz"
 REFERENCE = "shower_reference.json"
 PROVENANCE = "provenance.json"
+#: Chunk checkpoints of an unfinished run (see :mod:`workflows.processing.period`).
+CHECKPOINTS = ".checkpoints"
+
+#: What makes a directory below the results the directory of a period.
+_PERIOD_FILES = (SUMMARY, HISTOGRAMS, PROVENANCE, REFERENCE, CHECKPOINTS)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -100,18 +105,52 @@ class PeriodResult:
 
 
 def read_period(directory: Path) -> PeriodResult:
+    """A processed period (:class:`InputError` naming the file when it cannot be used)."""
     directory = Path(directory)
     summary_path = directory / SUMMARY
     if not summary_path.exists():
         raise InputError(f"{directory}: no {SUMMARY}; the period was not processed (or not to the end)")
     summary = read_summary(summary_path)
+    if summary.status != "processed":
+        raise InputError(f"{directory}: period {summary.period} {summary.status}: "
+                         f"{summary.reason or 'no reason given'}")
     return PeriodResult(summary.period, directory, summary, read_histograms(directory / HISTOGRAMS))
 
 
+def period_directories(results: Path) -> list[Path]:
+    """The directories below ``results`` that hold (part of) a period's outputs, in name order."""
+    return sorted(d for d in Path(results).iterdir()
+                  if d.is_dir() and any((d / name).exists() for name in _PERIOD_FILES))
+
+
 def read_results(results: Path) -> list[PeriodResult]:
-    """Every processed period below ``results``, in name order."""
+    """Every period below ``results``, in name order.
+
+    All or nothing: a period directory without a usable summary (not processed to the
+    end, failed, damaged) is an :class:`InputError` naming every such period, never a
+    silently smaller set.
+    """
     results = Path(results)
-    dirs = sorted(p.parent for p in results.glob(f"*/{SUMMARY}"))
+    if not results.is_dir():
+        raise InputError(f"{results}: no such results directory")
+    dirs = period_directories(results)
     if not dirs:
         raise InputError(f"{results}: holds no processed periods (no */{SUMMARY})")
-    return [read_period(d) for d in dirs]
+    periods, problems = [], []
+    for d in dirs:
+        try:
+            periods.append(read_period(d))
+        except InputError as err:
+            problems.append(str(err))
+    stored: dict[str, list[str]] = {}
+    for p in periods:
+        stored.setdefault(p.name, []).append(p.directory.name)
+    problems += [f"period {name} is stored twice, in {' and '.join(where)}"
+                 for name, where in stored.items() if len(where) > 1]
+    if problems:
+        raise InputError(
+            f"{results}: {len(problems)} of {len(dirs)} period(s) cannot be used:\n"
+            + "".join(f"  {p}\n" for p in problems)
+            + f"reprocess them (na64 process), or move their directories out of {results} "
+            "to leave them out")
+    return periods

@@ -1,0 +1,94 @@
+"""Stored period results that are missing, failed or damaged: ``na64 fit`` names the
+period and refuses (exit 2) instead of fitting a smaller set; ``na64 process`` treats
+what it cannot read as absent and does the work again.
+
+Two periods of the same simulated sample are processed for real once; every test
+works on a copy of that result.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.faults import simulate, write_catalog
+from workflows.cli import app
+
+pytestmark = pytest.mark.distributed
+
+PERIODS = ("a", "b")
+CHUNKS = ("--chunksize", "50000")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results_faults")
+    for name in PERIODS:
+        write_catalog(root / "catalog", name, ["../data/*.root"])
+    simulate(root / "catalog", "a", 100_000, root / "data", seed=5, block_events=50_000)
+    return root / "catalog"
+
+
+def process(catalog, output, *extra):
+    return CliRunner().invoke(app, ["process", "--catalog", str(catalog), "--output", str(output),
+                                    "--workers", "1", *CHUNKS, *extra])
+
+
+def fit(results):
+    return CliRunner().invoke(app, ["fit", "--results", str(results), "--method", "asymptotic"])
+
+
+@pytest.fixture(scope="module")
+def processed(sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("processed")
+    result = process(sample, out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def results(processed, tmp_path):
+    return shutil.copytree(processed, tmp_path / "results")
+
+
+def text(result) -> str:
+    return " ".join(result.output.split())
+
+
+def test_fit_uses_every_period(results):
+    result = fit(results)
+    assert result.exit_code == 0, result.output
+    limits = json.loads((results / "limits.json").read_text())
+    assert [p["period"] for p in limits["periods"]] == list(PERIODS)
+
+
+def test_fit_refuses_a_period_without_its_summary(results):
+    (results / "b" / "summary.json").unlink()  # histograms and provenance are still there
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert f"{results / 'b'}: no summary.json" in text(result)
+    assert "1 of 2 period(s) cannot be used" in text(result)
+    assert "Traceback" not in result.output
+    assert not (results / "limits.json").exists()
+
+
+def test_fit_refuses_a_failed_period_and_says_why(results):
+    path = results / "b" / "summary.json"
+    summary = json.loads(path.read_text())
+    path.write_text(json.dumps({**summary, "status": "failed",
+                                "reason": "too few calibration electrons"}))
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert f"{results / 'b'}: period b failed: too few calibration electrons" in text(result)
+    assert not (results / "limits.json").exists()
+
+
+def test_fit_refuses_two_directories_of_the_same_period(results):
+    shutil.copytree(results / "a", results / "a-copy")
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert "period a is stored twice" in text(result)
+    assert not (results / "limits.json").exists()
