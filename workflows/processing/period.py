@@ -15,7 +15,9 @@ For each period, in order:
    chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
    from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
    are recomputed by Dask (``retries``), or loaded from their checkpoint;
-5. write histograms, reference and provenance, then ``summary.json`` last.
+5. write histograms, reference, provenance and ``summary.json`` as one set, the summary
+   renamed into place last (:func:`workflows.processing.results.replace_outputs`): until
+   then the period keeps its previous outputs, marked as being reprocessed.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ from workflows.processing.results import (
     PROVENANCE,
     REFERENCE,
     SUMMARY,
+    histograms_bytes,
+    json_bytes,
+    mark_reprocessing,
     read_json,
     read_summary,
-    write_histograms,
+    replace_outputs,
     write_json,
 )
 from workflows.processing.summary import (
@@ -307,7 +312,7 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         log.info("%s: reprocessing; %s", period.name, why)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        summary_path.unlink(missing_ok=True)  # from here on the period is not complete
+        mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
     except OSError as e:
         raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
                           f"{e.strerror or e}") from None
@@ -319,7 +324,7 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         failed = _failed_entries(checks, [])
         summary = _summary(period, options, variations, None, {}, checks, failed, empty, None,
                            time.perf_counter() - start)
-        _write_outputs(outdir, None, record, summary)
+        summary = _write_outputs(outdir, None, record, summary)
         return PeriodRun(period.name, "failed", failed_files=len(failed), complete=False,
                          seconds=time.perf_counter() - start,
                          message="no readable file with events", summary=summary)
@@ -333,23 +338,19 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     chunks = without_duplicates(chunks, duplicates.skip)
 
     # First pass: the shower reference (kept while its inputs are unchanged).
-    ref_path = outdir / REFERENCE
+    staged_ref = outdir / CHECKPOINTS / REFERENCE  # kept for a resumed run until the outputs are written
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
                                       "central": config["thresholds"]["ecal_central_cell"],
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
-    reference = None
-    if ref_path.exists():
-        stored = read_json(ref_path)
-        if stored.get("key") == ref_key:
-            reference = ShowerReference.from_json(stored)
+    reference = _stored_reference(ref_key, outdir / REFERENCE, staged_ref)
     if reference is None:
         try:
             reference = derive_reference(period, chunks, client, options)
         except ReferenceError as err:
             raise ReferenceError(f"period {period.name}: {err}") from None
-        _write(write_json, ref_path, {**reference.to_json(), "key": ref_key})
+        _write(write_json, staged_ref, {**reference.to_json(), "key": ref_key})
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
@@ -368,7 +369,7 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     seconds = time.perf_counter() - start
     summary = _summary(period, options, variations, reference, out, checks, failed, empty,
                        len(chunks), seconds, duplicates)
-    _write_outputs(outdir, out["hists"], record, summary)
+    summary = _write_outputs(outdir, out["hists"], record, summary, {**reference.to_json(), "key": ref_key})
     if summary.complete:
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
@@ -385,12 +386,28 @@ def _write(writer, path: Path, data) -> None:
         raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
-def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary) -> None:
-    """Histograms and provenance, then the summary: only a finished period has a summary."""
+def _stored_reference(key: str, *paths: Path) -> ShowerReference | None:
+    """The shower reference stored under the first of ``paths`` that holds one for ``key``."""
+    for path in paths:
+        if path.exists():
+            stored = read_json(path)
+            if stored.get("key") == key:
+                return ShowerReference.from_json(stored)
+    return None
+
+
+def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary,
+                   reference: dict | None = None) -> PeriodSummary:
+    """Histograms, shower reference, provenance and summary as one set, the summary
+    renamed into place last: the previous outputs stay until the new set is complete."""
+    files = {PROVENANCE: json_bytes(record)}
     if hists is not None:
-        _write(write_histograms, outdir / HISTOGRAMS, hists)
-    _write(write_json, outdir / PROVENANCE, record)
-    _write(write_json, outdir / SUMMARY, summary.to_json())
+        files[HISTOGRAMS] = histograms_bytes(hists)
+    if reference is not None:
+        files[REFERENCE] = json_bytes(reference)
+    files[SUMMARY] = json_bytes(summary.to_json())
+    replace_outputs(outdir, files)
+    return summary
 
 
 def _summary(period: Period, options: ProcessOptions, variations: list[Variation],

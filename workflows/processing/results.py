@@ -6,9 +6,14 @@
     ``shower_reference.json`` the data-driven shower shape the chi2 used
     ``provenance.json``       what produced the outputs (see :mod:`workflows.processing.provenance`)
 
-Files are written to a temporary name and renamed, and ``summary.json`` is written
-last: a period directory never holds a summary that looks complete without the
-outputs it describes.
+and, while a run is under way, ``.reprocessing.json`` (when it started, what it is to
+produce) and ``.checkpoints/`` (chunk outputs, and the new shower reference).
+
+The outputs of a run are one set (:func:`replace_outputs`): every file is written in
+full under a temporary name first, then all are renamed into place, ``summary.json``
+last. A run that fails or is stopped before leaves the previous set as it was, and a
+period directory never holds a summary that looks complete without the outputs it
+describes.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import gzip
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import hist
 
-from processors.errors import InputError
+from processors.errors import InputError, OutputError
+from workflows.processing import provenance
 from workflows.processing.summary import PeriodSummary
 
 SUMMARY = "summary.json"
@@ -31,16 +38,20 @@ REFERENCE = "shower_reference.json"
 PROVENANCE = "provenance.json"
 #: Chunk checkpoints of an unfinished run (see :mod:`workflows.processing.period`).
 CHECKPOINTS = ".checkpoints"
+#: Left while a run replaces a period's outputs (removed with the new set in place).
+REPROCESSING = ".reprocessing.json"
+#: The files of one set of outputs, summary.json (the last one renamed) aside.
+_OUTPUT_FILES = (HISTOGRAMS, REFERENCE, PROVENANCE)
 
 #: What makes a directory below the results the directory of a period.
-_PERIOD_FILES = (SUMMARY, HISTOGRAMS, PROVENANCE, REFERENCE, CHECKPOINTS)
+_PERIOD_FILES = (SUMMARY, HISTOGRAMS, PROVENANCE, REFERENCE, CHECKPOINTS, REPROCESSING)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """``data`` in full (fsynced) in a temporary file beside ``path``; its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -49,14 +60,96 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    os.replace(_write_temporary(path, data), path)
+
+
+def json_bytes(data: dict) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=False) + "\n").encode()
 
 
 def write_json(path: Path, data: dict) -> None:
-    write_atomic(path, (json.dumps(data, indent=1, sort_keys=False) + "\n").encode())
+    write_atomic(path, json_bytes(data))
+
+
+def replace_outputs(directory: Path, files: dict[str, bytes]) -> None:
+    """Make ``files`` (name -> content) the outputs of a period, as one set.
+
+    All files are written under temporary names first; only when every one is
+    complete are they renamed into place, :data:`SUMMARY` last, and the outputs of the
+    previous set that the new one lacks removed (and the :data:`REPROCESSING` marker).
+    A failure while writing (no space, no permission) leaves the previous set as it
+    was: :class:`OutputError` names the file, its ``errno`` is the cause's.
+    """
+    directory = Path(directory)
+    for name in (*files, REPROCESSING):  # temporaries of a run that was killed
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+    staged: dict[str, Path] = {}
+    name = ""
+    try:
+        for name in files:
+            staged[name] = _write_temporary(directory / name, files[name])
+        for name in sorted(staged, key=lambda n: n == SUMMARY):
+            os.replace(staged[name], directory / name)
+            del staged[name]
+    except OSError as e:
+        kept = "; the previous outputs of the period are unchanged" if (directory / SUMMARY).exists() else ""
+        err = OutputError(f"{directory / name}: cannot be written: {e.strerror or e}{kept}")
+        err.errno = e.errno
+        raise err from None
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    _fsync_directory(directory)
+    for name in (*_OUTPUT_FILES, REPROCESSING):
+        if name not in files:
+            (directory / name).unlink(missing_ok=True)
+
+
+def mark_reprocessing(directory: Path, record: dict) -> None:
+    """Note in a period directory that a run is replacing its outputs by those of ``record``."""
+    write_json(Path(directory) / REPROCESSING,
+               {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "provenance": provenance.fingerprint(record)})
+
+
+def unfinished_reprocessing(directory: Path) -> str | None:
+    """What to say about a run that began replacing the period's outputs by different ones
+    and did not finish (None: there was none, or the stored outputs are what it would give)."""
+    marker = Path(directory) / REPROCESSING
+    if not marker.exists():
+        return None
+    try:
+        info = read_json(marker)
+        stored = read_json(Path(directory) / PROVENANCE)
+    except (OSError, ValueError):
+        info, stored = {}, None
+    if isinstance(info, dict) and stored is not None and info.get("provenance") == provenance.fingerprint(stored):
+        return None
+    started = info.get("started", "at an unknown time") if isinstance(info, dict) else "at an unknown time"
+    return (f"a reprocessing started {started} did not finish: {SUMMARY} and the histograms "
+            "are those of the run before it")
 
 
 def read_json(path: Path) -> dict:
@@ -68,14 +161,18 @@ def read_summary(path: Path) -> PeriodSummary:
     return PeriodSummary.from_json(read_json(path), path)
 
 
-def write_histograms(path: Path, hists: dict[str, hist.Hist]) -> None:
+def histograms_bytes(hists: dict[str, hist.Hist]) -> bytes:
     """All histograms of a period as one gzipped uhi-JSON document."""
     import uhi.io.json
     from hist import serialization
 
     doc = {name: serialization.to_uhi(h) for name, h in hists.items()}
     text = json.dumps(doc, default=uhi.io.json.default)
-    write_atomic(path, gzip.compress(text.encode(), compresslevel=6))
+    return gzip.compress(text.encode(), compresslevel=6)
+
+
+def write_histograms(path: Path, hists: dict[str, hist.Hist]) -> None:
+    write_atomic(path, histograms_bytes(hists))
 
 
 def read_histograms(path: Path) -> dict[str, hist.Hist]:
@@ -94,6 +191,9 @@ class PeriodResult:
     directory: Path
     summary: PeriodSummary
     hists: dict[str, hist.Hist]
+    #: Set when a later run began replacing these outputs and did not finish (see
+    #: :func:`unfinished_reprocessing`).
+    unfinished: str | None = None
 
     @property
     def blinded(self) -> bool:
@@ -114,7 +214,8 @@ def read_period(directory: Path) -> PeriodResult:
     if summary.status != "processed":
         raise InputError(f"{directory}: period {summary.period} {summary.status}: "
                          f"{summary.reason or 'no reason given'}")
-    return PeriodResult(summary.period, directory, summary, read_histograms(directory / HISTOGRAMS))
+    return PeriodResult(summary.period, directory, summary, read_histograms(directory / HISTOGRAMS),
+                        unfinished_reprocessing(directory))
 
 
 def period_directories(results: Path) -> list[Path]:

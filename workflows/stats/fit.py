@@ -108,12 +108,16 @@ def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) 
 
 
 def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
+    """Every period below ``results``; all must be usable (see :func:`read_results`)."""
     periods = read_results(results)
     if unblind:
         blinded = [p.name for p in periods if p.blinded]
         if blinded:
             raise FitError(f"periods {', '.join(blinded)} were processed blinded; "
                            "run `na64 process --unblind` first to fit the observed box")
+    for p in periods:
+        if p.unfinished:
+            log.warning("%s: %s", p.name, p.unfinished)
     incomplete = [p.name for p in periods if not p.complete]
     if incomplete:
         log.warning("periods %s are incomplete (see 'failed' in their summary.json)",
