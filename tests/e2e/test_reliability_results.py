@@ -14,7 +14,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.faults import simulate, write_catalog
+from tests.faults import same_results, simulate, write_catalog
 from workflows.cli import app
 
 pytestmark = pytest.mark.distributed
@@ -58,6 +58,11 @@ def text(result) -> str:
     return " ".join(result.output.split())
 
 
+def says(result, message: str) -> bool:
+    """Does the output hold ``message``? (Whitespace aside: the terminal folds long paths.)"""
+    return "".join(message.split()) in "".join(result.output.split())
+
+
 def test_fit_uses_every_period(results):
     result = fit(results)
     assert result.exit_code == 0, result.output
@@ -69,7 +74,7 @@ def test_fit_refuses_a_period_without_its_summary(results):
     (results / "b" / "summary.json").unlink()  # histograms and provenance are still there
     result = fit(results)
     assert result.exit_code == 2, result.output
-    assert f"{results / 'b'}: no summary.json" in text(result)
+    assert says(result, f"{results / 'b'}: no summary.json"), result.output
     assert "1 of 2 period(s) cannot be used" in text(result)
     assert "Traceback" not in result.output
     assert not (results / "limits.json").exists()
@@ -82,7 +87,7 @@ def test_fit_refuses_a_failed_period_and_says_why(results):
                                 "reason": "too few calibration electrons"}))
     result = fit(results)
     assert result.exit_code == 2, result.output
-    assert f"{results / 'b'}: period b failed: too few calibration electrons" in text(result)
+    assert says(result, f"{results / 'b'}: period b failed: too few calibration electrons"), result.output
     assert not (results / "limits.json").exists()
 
 
@@ -92,3 +97,30 @@ def test_fit_refuses_two_directories_of_the_same_period(results):
     assert result.exit_code == 2, result.output
     assert "period a is stored twice" in text(result)
     assert not (results / "limits.json").exists()
+
+
+def truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["rerun", "force"])
+def test_a_truncated_provenance_is_treated_as_absent(sample, processed, results, force):
+    truncate(results / "a" / "provenance.json")
+    result = process(sample, results, *(["--force"] if force else []))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert says(result, f"{results / 'a' / 'provenance.json'}: cannot be read"), result.output
+    assert json.loads((results / "a" / "provenance.json").read_text())["catalog"]["name"] == "a"
+    same_results(processed / "a", results / "a")
+
+
+def test_a_truncated_shower_reference_is_derived_again(sample, processed, results):
+    truncate(results / "a" / "shower_reference.json")
+    result = process(sample, results, "--force")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert says(result, f"{results / 'a' / 'shower_reference.json'}: cannot be read"), result.output
+    assert (json.loads((results / "a" / "shower_reference.json").read_text())
+            == json.loads((processed / "a" / "shower_reference.json").read_text()))
+    same_results(processed / "a", results / "a")

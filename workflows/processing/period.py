@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.errors import OutputError
+from processors.errors import InputError, OutputError
 from processors.reference import ReferenceError, ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
@@ -53,8 +53,8 @@ from workflows.processing.results import (
     SUMMARY,
     histograms_bytes,
     json_bytes,
+    load_json,
     mark_reprocessing,
-    read_json,
     read_summary,
     replace_outputs,
     write_json,
@@ -272,22 +272,73 @@ def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Var
     return files, variations, config, record
 
 
+@dataclass
+class _Stored:
+    """What is stored for a period, as far as it can be read."""
+
+    summary: PeriodSummary | None = None
+    provenance: dict | None = None
+    #: Stored files that cannot be used, and why (each treated as absent).
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.summary is not None or self.provenance is not None or bool(self.problems)
+
+
+def _read_stored(outdir: Path) -> _Stored:
+    """The stored summary and provenance of a period; what cannot be read is absent."""
+    stored = _Stored()
+    if (outdir / SUMMARY).exists():
+        try:
+            stored.summary = read_summary(outdir / SUMMARY)
+        except InputError as err:
+            stored.problems.append(str(err))
+    if (outdir / PROVENANCE).exists():
+        try:
+            doc = load_json(outdir / PROVENANCE)
+            if not isinstance(doc, dict):
+                raise InputError(f"{outdir / PROVENANCE}: cannot be read: not a provenance record")
+            stored.provenance = doc
+        except InputError as err:
+            stored.problems.append(str(err))
+    return stored
+
+
+def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
+    """Why the stored result cannot be served for ``record`` (None: it can)."""
+    if force:
+        return "--force"
+    if stored.problems:
+        return "; ".join(stored.problems)
+    if stored.summary is None or stored.provenance is None:
+        return f"no {SUMMARY if stored.summary is None else PROVENANCE}"
+    changed = provenance.differences(stored.provenance, record)
+    if changed:
+        return f"changed: {', '.join(changed)}"
+    if stored.summary.status != "processed":
+        return f"it {stored.summary.status} last time"
+    if stored.summary.chunks.failed:
+        return "chunks failed last time"
+    return None
+
+
 def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     """The stored result of a period whose provenance is unchanged, or None if work is needed.
 
     Unchanged inputs give the same result, bad files included; only chunks that failed
-    while processing (perhaps transiently) are worth another attempt.
+    while processing (perhaps transiently) are worth another attempt. Stored files that
+    cannot be read count as absent.
     """
     if options.force:
         return None
     outdir = Path(options.output) / period.name
-    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
-    if not (summary_path.exists() and prov_path.exists()):
+    if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
-    record = _plan(period, options)[3]
-    previous = read_summary(summary_path)
-    if read_json(prov_path) != record or previous.chunks.failed:
+    stored = _read_stored(outdir)
+    if _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
         return None
+    previous = stored.summary
     return PeriodRun(period.name, "up to date", events=previous.events.read,
                      chunks=previous.chunks.total, complete=previous.complete,
                      failed_files=len(previous.failed_files),
@@ -304,12 +355,11 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
-    if prov_path.exists() and summary_path.exists():
-        changed = provenance.differences(read_json(prov_path), record)
-        why = (f"changed: {', '.join(changed)}" if changed
-               else "--force" if options.force else "chunks failed last time")
-        log.info("%s: reprocessing; %s", period.name, why)
+    stored = _read_stored(outdir)
+    for problem in stored.problems:
+        log.warning("%s: %s; treated as absent", period.name, problem)
+    if stored.exists:
+        log.info("%s: reprocessing; %s", period.name, _why_reprocess(stored, record, options.force))
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
@@ -387,12 +437,20 @@ def _write(writer, path: Path, data) -> None:
 
 
 def _stored_reference(key: str, *paths: Path) -> ShowerReference | None:
-    """The shower reference stored under the first of ``paths`` that holds one for ``key``."""
+    """The shower reference stored under the first of ``paths`` that holds one for ``key``;
+    one that cannot be read is absent (with a warning)."""
     for path in paths:
-        if path.exists():
-            stored = read_json(path)
-            if stored.get("key") == key:
+        if not path.exists():
+            continue
+        try:
+            stored = load_json(path)
+            if isinstance(stored, dict) and stored.get("key") == key:
                 return ShowerReference.from_json(stored)
+        except InputError as err:
+            log.warning("%s; derived again", err)
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("%s: cannot be read: not a shower reference (%s: %s); derived again",
+                        path, type(err).__name__, err)
     return None
 
 

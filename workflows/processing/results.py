@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hist
 
@@ -156,9 +157,20 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def load_json(path: Path) -> Any:
+    """The JSON document in ``path``; :class:`InputError` naming the file when it cannot be
+    read or is not JSON (truncated, damaged)."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read: {e.strerror or e}") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(f"{path}: cannot be read: not JSON ({e}); truncated or damaged?") from None
+
+
 def read_summary(path: Path) -> PeriodSummary:
     """The typed summary in ``path`` (:class:`InputError` naming the file if it cannot be used)."""
-    return PeriodSummary.from_json(read_json(path), path)
+    return PeriodSummary.from_json(load_json(path), path)
 
 
 def histograms_bytes(hists: dict[str, hist.Hist]) -> bytes:
