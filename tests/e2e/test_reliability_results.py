@@ -124,3 +124,56 @@ def test_a_truncated_shower_reference_is_derived_again(sample, processed, result
     assert (json.loads((results / "a" / "shower_reference.json").read_text())
             == json.loads((processed / "a" / "shower_reference.json").read_text()))
     same_results(processed / "a", results / "a")
+
+
+def flip_a_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def as_version_0(results) -> None:
+    """Rewrite every summary.json as the layout before versioning had it."""
+    for path in results.glob("*/summary.json"):
+        doc = json.loads(path.read_text())
+        for key in ("schema_version", "status", "outputs"):
+            doc.pop(key, None)
+        path.write_text(json.dumps(doc))
+
+
+DAMAGES = {"truncated": truncate, "flipped byte": flip_a_byte}
+
+
+@pytest.mark.parametrize("version_0", [False, True], ids=["", "version 0"])
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damaged_histograms_are_not_up_to_date(sample, processed, results, damage, version_0):
+    if version_0:
+        as_version_0(results)
+    DAMAGES[damage](results / "a" / "histograms.json.gz")
+    result = process(sample, results)
+    assert result.exit_code == 0, result.output
+    assert says(result, f"{results / 'a' / 'histograms.json.gz'}: damaged"), result.output
+    assert "Traceback" not in result.output
+    same_results(processed / "a", results / "a")
+
+
+@pytest.mark.parametrize("version_0", [False, True], ids=["", "version 0"])
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_fit_refuses_damaged_histograms_naming_the_file(results, damage, version_0):
+    if version_0:
+        as_version_0(results)
+    DAMAGES[damage](results / "b" / "histograms.json.gz")
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert says(result, f"{results / 'b' / 'histograms.json.gz'}: damaged"), result.output
+    assert "Aborted" not in result.output and "Traceback" not in result.output
+    assert "Scheduler at" not in result.output  # refused before any cluster started
+    assert not (results / "limits.json").exists()
+
+
+def test_fit_refuses_a_truncated_summary_naming_the_file(results):
+    truncate(results / "b" / "summary.json")
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert says(result, f"{results / 'b' / 'summary.json'}: cannot be read"), result.output
+    assert not (results / "limits.json").exists()

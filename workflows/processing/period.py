@@ -51,6 +51,8 @@ from workflows.processing.results import (
     PROVENANCE,
     REFERENCE,
     SUMMARY,
+    damaged_outputs,
+    describe,
     histograms_bytes,
     json_bytes,
     load_json,
@@ -292,6 +294,7 @@ def _read_stored(outdir: Path) -> _Stored:
     if (outdir / SUMMARY).exists():
         try:
             stored.summary = read_summary(outdir / SUMMARY)
+            stored.problems += damaged_outputs(outdir, stored.summary)
         except InputError as err:
             stored.problems.append(str(err))
     if (outdir / PROVENANCE).exists():
@@ -463,6 +466,7 @@ def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: Peri
         files[HISTOGRAMS] = histograms_bytes(hists)
     if reference is not None:
         files[REFERENCE] = json_bytes(reference)
+    summary = summary.model_copy(update={"outputs": {name: describe(data) for name, data in files.items()}})
     files[SUMMARY] = json_bytes(summary.to_json())
     replace_outputs(outdir, files)
     return summary

@@ -19,6 +19,7 @@ describes.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -31,7 +32,7 @@ import hist
 
 from processors.errors import InputError, OutputError
 from workflows.processing import provenance
-from workflows.processing.summary import PeriodSummary
+from workflows.processing.summary import OutputFile, PeriodSummary
 
 SUMMARY = "summary.json"
 HISTOGRAMS = "histograms.json.gz"
@@ -188,11 +189,58 @@ def write_histograms(path: Path, hists: dict[str, hist.Hist]) -> None:
 
 
 def read_histograms(path: Path) -> dict[str, hist.Hist]:
+    """The histograms in ``path``; :class:`InputError` naming the file when it cannot be read."""
     import uhi.io.json
     from hist import serialization
 
-    doc = json.loads(gzip.decompress(Path(path).read_bytes()), object_hook=uhi.io.json.object_hook)
-    return {name: hist.Hist(serialization.from_uhi(d)) for name, d in doc.items()}
+    data = _read_bytes(path)
+    try:
+        doc = json.loads(gzip.decompress(data), object_hook=uhi.io.json.object_hook)
+        return {name: hist.Hist(serialization.from_uhi(d)) for name, d in doc.items()}
+    except Exception as e:  # EOFError, zlib.error, BadGzipFile, JSON, uhi: a damaged file
+        raise InputError(f"{path}: damaged, not a histogram file ({type(e).__name__}: {e})") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read: {e.strerror or e}") from None
+
+
+def describe(data: bytes) -> OutputFile:
+    """Size and sha256 of a file's content, as the summary records them."""
+    return OutputFile(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def damaged_outputs(directory: Path, summary: PeriodSummary) -> list[str]:
+    """The files of a period's set that are missing or not those its summary was written
+    with (size and sha256 as recorded; a summary of version 0 recorded none, so its
+    histograms are checked for gzip integrity), each with what is wrong."""
+    directory = Path(directory)
+    problems = []
+    for name, expected in summary.outputs.items():
+        path = directory / name
+        try:
+            data = _read_bytes(path)
+        except InputError as err:
+            problems.append(f"{err} ({SUMMARY} was written with it)")
+            continue
+        if describe(data) != expected:
+            problems.append(f"{path}: damaged: {len(data)} bytes, sha256 {describe(data).sha256[:12]}..., "
+                            f"not the {expected.size} bytes, sha256 {expected.sha256[:12]}... "
+                            f"{SUMMARY} was written with")
+    path = directory / HISTOGRAMS
+    if not summary.outputs and path.exists():
+        try:
+            gzip.decompress(_read_bytes(path))  # checks the CRC and length of the whole content
+        except InputError as err:
+            problems.append(str(err))
+        except Exception as e:  # EOFError, zlib.error, BadGzipFile
+            problems.append(f"{path}: damaged ({type(e).__name__}: {e})")
+    return problems
 
 
 @dataclass
@@ -226,6 +274,10 @@ def read_period(directory: Path) -> PeriodResult:
     if summary.status != "processed":
         raise InputError(f"{directory}: period {summary.period} {summary.status}: "
                          f"{summary.reason or 'no reason given'}")
+    problems = damaged_outputs(directory, summary)
+    if problems:
+        raise InputError("; ".join(problems) + f"; reprocess the period (na64 process --period "
+                         f"{summary.period})")
     return PeriodResult(summary.period, directory, summary, read_histograms(directory / HISTOGRAMS),
                         unfinished_reprocessing(directory))
 
