@@ -191,10 +191,12 @@ def fit_results(
     efficiency: Path | None = None,
     model: str = "merged",
     n_masses: int = 30,
+    periods: list[PeriodResult] | None = None,
 ) -> FitReport:
     """Background table, workspace, limit on the signal count and, with a signal
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
-    and the plots are written below ``output`` (default: ``results``)."""
+    and the plots are written below ``output`` (default: ``results``); ``periods``: those of
+    ``results`` when already read (:func:`load_for_fit`)."""
     import numpy as np
 
     from workflows.plots import plot_exclusion, plot_y
@@ -214,7 +216,8 @@ def fit_results(
         raise FitError(f"unknown model {model!r}: use 'merged' or 'multibin'")
     results = Path(results)
     output = Path(output or results)
-    periods = load_for_fit(results, unblind)
+    if periods is None:
+        periods = load_for_fit(results, unblind)
     plots = output / "plots"
     backgrounds = [period_background(p, plots) for p in periods]
     if not unblind:
