@@ -180,3 +180,27 @@ def test_a_full_file_system_stops_the_run_without_a_complete_looking_summary(sam
         assert not (out / PERIOD / "summary.json").exists()
     finally:
         assert subprocess.run(["umount", str(out)]).returncode == 0
+
+
+@pytest.mark.timeout(180)
+def test_checkpoints_do_not_keep_the_outputs_from_a_nearly_full_file_system(sample, processed,
+                                                                            tmp_path):
+    # Room for the outputs, the marker, the output check and a little more; not for the
+    # chunk checkpoints too (each about twice the histograms).
+    room = sum(-(-p.stat().st_size // 4096) * 4096 for p in (processed / PERIOD).iterdir()
+               if p.is_file())
+    out = tmp_path / "tmpfs"
+    out.mkdir()
+    size = f"size={(room + 6 * 4096) // 1024}k"
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", size, "tmpfs", str(out)):
+        pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
+    try:
+        result = process(sample, out)
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert "no space left for the outputs: removed the chunk checkpoints" in text, text
+        assert summary(out, PERIOD)["complete"] is True
+        same_results(processed / PERIOD, out / PERIOD)
+        assert not (out / PERIOD / ".checkpoints").exists()
+    finally:
+        assert subprocess.run(["umount", str(out)]).returncode == 0

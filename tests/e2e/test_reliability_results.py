@@ -8,7 +8,9 @@ works on a copy of that result.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 
 import pytest
@@ -177,3 +179,55 @@ def test_fit_refuses_a_truncated_summary_naming_the_file(results):
     assert result.exit_code == 2, result.output
     assert says(result, f"{results / 'b' / 'summary.json'}: cannot be read"), result.output
     assert not (results / "limits.json").exists()
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """A period "c" of two shards, and its result with both readable."""
+    root = tmp_path_factory.mktemp("transient")
+    write_catalog(root / "catalog", "c", ["../data/*.root"])
+    files = simulate(root / "catalog", "c", 100_000, root / "data", seed=6, block_events=50_000,
+                     events_per_shard=50_000)
+    assert len(files) == 2
+    clean = root / "clean"
+    assert process(root / "catalog", clean).exit_code == 0
+    return root / "catalog", sorted(files), clean
+
+
+@contextlib.contextmanager
+def unreadable(path):
+    """``path`` fails its check (not a ROOT file) for a while, then is exactly as before:
+    same bytes, size and modification time (a transient fault; chmod 000 would do it
+    too, but not for root)."""
+    st = path.stat()
+    data = path.read_bytes()
+    path.write_bytes(b"\0" * 4 + data[4:])
+    try:
+        yield
+    finally:
+        path.write_bytes(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def failed_files(output, period="c"):
+    return [f["file"] for f in json.loads((output / period / "summary.json").read_text())["failed"]]
+
+
+def test_unreadable_checkpoints_are_recomputed_with_a_warning(shards, tmp_path):
+    catalog, (good, bad), clean = shards
+    out = tmp_path / "out"
+    with unreadable(bad):
+        assert process(catalog, out).exit_code == 1
+        incomplete = tmp_path / "incomplete"
+        shutil.copytree(out, incomplete)
+        stored = sorted((out / "c" / ".checkpoints").rglob("*.coffea"))
+        assert stored  # an incomplete period keeps its checkpoints
+        for path in stored:
+            truncate(path)
+        result = process(catalog, out, "--force")
+        assert result.exit_code == 1, result.output
+    for path in stored:
+        assert says(result, f"{path}: unreadable checkpoint"), result.output
+    assert "Traceback" not in result.output
+    assert json.loads((out / "c" / "summary.json").read_text())["chunks"]["resumed"] == 0
+    same_results(incomplete / "c", out / "c")

@@ -22,8 +22,11 @@ For each period, in order:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -145,14 +148,16 @@ class _ResumableCheckpointer:
     """coffea's SimpleCheckpointer, adapted to resuming.
 
     * a failed chunk is never stored (so a rerun tries it again);
-    * a checkpoint is written under a temporary name and renamed, so a worker killed
-      while writing leaves no half-written checkpoint behind;
+    * a checkpoint is written in full (closed and fsynced, so that a full disk is an
+      error here and not a truncated file later) under a temporary name and renamed, so
+      a worker killed while writing leaves no half-written checkpoint behind;
     * an output loaded from a checkpoint is marked (``resumed_chunks``: 1), so the
       summary counts the chunks that were not recomputed.
     """
 
     def __new__(cls, directory: Path):
         import cloudpickle
+        import lz4.frame
         from coffea.processor import SimpleCheckpointer
 
         class Checkpointer(SimpleCheckpointer):
@@ -165,26 +170,63 @@ class _ResumableCheckpointer:
             def save(self, output, metadata, processor_instance):
                 if output.get("out", {}).get("failed"):
                     return None
-                path = self.filepath(metadata, processor_instance)
-                tmp = f"{path}.{uuid.uuid4().hex}.part"
+                path = Path(self.filepath(metadata, processor_instance))
+                tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
                 try:
-                    self.fs.mkdirs(str(Path(path).parent), exist_ok=True)
-                    with self.fs.open(tmp, "wb", compression="lz4") as fout:
-                        cloudpickle.dump(output, fout)
-                    self.fs.mv(tmp, path)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(tmp, "wb") as raw:
+                        with lz4.frame.open(raw, "wb") as fout:
+                            cloudpickle.dump(output, fout)
+                        raw.flush()
+                        os.fsync(raw.fileno())
+                    os.replace(tmp, path)
                 except Exception:  # no space, no permission: the chunk is just not checkpointed
-                    try:
-                        self.fs.rm(tmp)
-                    except Exception:
-                        pass
+                    with contextlib.suppress(OSError):
+                        tmp.unlink(missing_ok=True)
                 return None
 
         return Checkpointer(str(directory))
 
 
+def _unreadable_checkpoint(path: Path) -> str | None:
+    """Why a checkpoint cannot be loaded whole (None: it can): a complete lz4 frame
+    holding a complete pickle."""
+    import lz4.frame
+
+    try:
+        data = lz4.frame.decompress(path.read_bytes())
+    except OSError as e:
+        return e.strerror or str(e)
+    except Exception as e:  # a truncated or damaged frame
+        return f"{type(e).__name__}: {e}"
+    return None if data.endswith(b".") else "the pickled output is incomplete"
+
+
 def checkpoint_count(directory: Path) -> int:
-    """Chunk outputs stored below a checkpoint directory."""
-    return sum(1 for _ in Path(directory).rglob("*.coffea")) if Path(directory).is_dir() else 0
+    """Usable chunk outputs stored below a checkpoint directory.
+
+    A checkpoint that cannot be read back whole (truncated by a full disk, or by a crash
+    before it reached the disk) is removed with a warning naming it, and its chunk is
+    recomputed; so are the chunks of a directory that cannot be listed.
+    """
+    def unlisted(err: OSError) -> None:
+        if isinstance(err, FileNotFoundError):  # nothing checkpointed yet
+            return
+        log.warning("%s: checkpoint directory cannot be read (%s); its chunks are recomputed",
+                    err.filename, err.strerror or err)
+
+    count = 0
+    for root, _, names in os.walk(directory, onerror=unlisted):
+        for name in sorted(n for n in names if n.endswith(".coffea")):
+            path = Path(root) / name
+            problem = _unreadable_checkpoint(path)
+            if problem is None:
+                count += 1
+                continue
+            log.warning("%s: unreadable checkpoint (%s): removed, its chunk is recomputed", path, problem)
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return count
 
 
 def _runner(client, options: ProcessOptions, metadata_cache: dict, desc: str, checkpointer=None,
@@ -468,7 +510,19 @@ def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: Peri
         files[REFERENCE] = json_bytes(reference)
     summary = summary.model_copy(update={"outputs": {name: describe(data) for name, data in files.items()}})
     files[SUMMARY] = json_bytes(summary.to_json())
-    replace_outputs(outdir, files)
+    try:
+        replace_outputs(outdir, files)
+    except OutputError as err:
+        # The checkpoints of this run are worth less than its outputs (which are in memory):
+        # on a full disk, they make room, or every rerun would fail the same way.
+        checkpoints = outdir / CHECKPOINTS
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT) or not checkpoints.is_dir():
+            raise
+        size = sum(p.stat().st_size for p in checkpoints.rglob("*") if p.is_file())
+        log.warning("%s: no space left for the outputs: removed the chunk checkpoints of the run "
+                    "(%.1f MB) and writing again", outdir.name, size / 1e6)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        replace_outputs(outdir, files)
     return summary
 
 
