@@ -213,6 +213,27 @@ def failed_files(output, period="c"):
     return [f["file"] for f in json.loads((output / period / "summary.json").read_text())["failed"]]
 
 
+def test_a_file_that_failed_its_check_is_checked_again(shards, tmp_path):
+    catalog, (good, bad), clean = shards
+    out = tmp_path / "out"
+    with unreadable(bad):
+        result = process(catalog, out)
+        assert result.exit_code == 1, result.output  # incomplete
+        assert failed_files(out) == [str(bad)]
+        # Still unreadable: checked again, and only that; the good file's chunk is resumed.
+        result = process(catalog, out)
+        assert result.exit_code == 1, result.output
+        assert "up to date" not in result.output
+        assert says(result, "c: reprocessing; 1 file(s) failed last time"), result.output
+        assert failed_files(out) == [str(bad)]
+        assert json.loads((out / "c" / "summary.json").read_text())["chunks"]["resumed"] == 1
+    # Readable again: the period is complete, as if it had never failed.
+    result = process(catalog, out)
+    assert result.exit_code == 0, result.output
+    assert failed_files(out) == []
+    same_results(clean / "c", out / "c")
+
+
 def test_unreadable_checkpoints_are_recomputed_with_a_warning(shards, tmp_path):
     catalog, (good, bad), clean = shards
     out = tmp_path / "out"

@@ -365,15 +365,19 @@ def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
         return f"it {stored.summary.status} last time"
     if stored.summary.chunks.failed:
         return "chunks failed last time"
+    if stored.summary.failed:
+        return f"{len(stored.summary.failed_files)} file(s) failed last time"
     return None
 
 
 def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     """The stored result of a period whose provenance is unchanged, or None if work is needed.
 
-    Unchanged inputs give the same result, bad files included; only chunks that failed
-    while processing (perhaps transiently) are worth another attempt. Stored files that
-    cannot be read count as absent.
+    A period with failures (a file that failed its check, a chunk that failed) is never
+    up to date: the cause may have been transient (permissions, a file system that was
+    away). Its rerun checks the files again and resumes the chunks already done from
+    their checkpoints (kept while a period is incomplete). Stored files that cannot be
+    read count as absent.
     """
     if options.force:
         return None
