@@ -67,7 +67,9 @@ from workflows.processing.results import (
 from workflows.processing.summary import (
     BLINDING_NOTE,
     ChunkCounts,
+    DuplicateReport,
     EventCounts,
+    Failure,
     FileCounts,
     PeriodSummary,
     ReferenceInfo,
@@ -385,9 +387,9 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
     stored = _read_stored(outdir)
-    if _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
-        return None
     previous = stored.summary
+    if previous is None or _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
+        return None
     return PeriodRun(period.name, "up to date", events=previous.events.read,
                      chunks=previous.chunks.total, complete=previous.complete,
                      failed_files=len(previous.failed_files),
@@ -404,11 +406,11 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    stored = _read_stored(outdir)
-    for problem in stored.problems:
+    previous = _read_stored(outdir)
+    for problem in previous.problems:
         log.warning("%s: %s; treated as absent", period.name, problem)
-    if stored.exists:
-        log.info("%s: reprocessing; %s", period.name, _why_reprocess(stored, record, options.force))
+    if previous.exists:
+        log.info("%s: reprocessing; %s", period.name, _why_reprocess(previous, record, options.force))
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
@@ -551,9 +553,9 @@ def _summary(period: Period, options: ProcessOptions, variations: list[Variation
         cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
                             if hists and out.get("has_truth") else None),
         variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
-        failed=failed,
+        failed=[Failure.model_validate(f) for f in failed],
         empty_files=empty,
-        duplicates=duplicates.report(entries),
+        duplicates=DuplicateReport.model_validate(duplicates.report(entries)),
         files=FileCounts(
             total=len(checks),
             processed=sum(1 for c in checks if c.ok and c.entries > 0

@@ -85,7 +85,9 @@ class DuplicateFile(_Part):
     copies_kept_in: list[str]
 
 
-class Duplicates(_Part):
+class DuplicateReport(_Part):
+    """Events left out because their (run, spill, event) came earlier in the period."""
+
     events: int = Field(0, ge=0)
     files: list[DuplicateFile] = Field(default_factory=list)
 
@@ -151,7 +153,7 @@ class PeriodSummary(_Part):
     variations: dict[str, VariationSummary] | None = None
     failed: list[Failure] = Field(default_factory=list)
     empty_files: list[str] = Field(default_factory=list)
-    duplicates: Duplicates = Field(default_factory=Duplicates)
+    duplicates: DuplicateReport = Field(default_factory=lambda: DuplicateReport(events=0, files=[]))
     files: FileCounts
     events: EventCounts
     chunks: ChunkCounts
