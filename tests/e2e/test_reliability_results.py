@@ -252,3 +252,16 @@ def test_unreadable_checkpoints_are_recomputed_with_a_warning(shards, tmp_path):
     assert "Traceback" not in result.output
     assert json.loads((out / "c" / "summary.json").read_text())["chunks"]["resumed"] == 0
     same_results(incomplete / "c", out / "c")
+
+
+def test_a_failed_period_whose_summary_holds_nothing_else_is_refused_and_reprocessed(
+        sample, processed, results):
+    (results / "b" / "summary.json").write_text(json.dumps(
+        {"period": "b", "status": "failed", "reason": "no readable file"}))
+    result = fit(results)
+    assert result.exit_code == 2, result.output
+    assert says(result, f"{results / 'b'}: period b failed: no readable file"), result.output
+    result = process(sample, results)
+    assert result.exit_code == 0, result.output
+    assert says(result, "b: reprocessing; it failed last time (no readable file)"), result.output
+    same_results(processed / "b", results / "b")

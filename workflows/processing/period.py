@@ -54,6 +54,7 @@ from workflows.processing.results import (
     PROVENANCE,
     REFERENCE,
     SUMMARY,
+    PeriodFailed,
     damaged_outputs,
     describe,
     histograms_bytes,
@@ -324,12 +325,15 @@ class _Stored:
 
     summary: PeriodSummary | None = None
     provenance: dict | None = None
+    #: Why the period failed, when its summary says it did.
+    failed: str | None = None
     #: Stored files that cannot be used, and why (each treated as absent).
     problems: list[str] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
-        return self.summary is not None or self.provenance is not None or bool(self.problems)
+        return (self.summary is not None or self.provenance is not None or self.failed is not None
+                or bool(self.problems))
 
 
 def _read_stored(outdir: Path) -> _Stored:
@@ -339,6 +343,8 @@ def _read_stored(outdir: Path) -> _Stored:
         try:
             stored.summary = read_summary(outdir / SUMMARY)
             stored.problems += damaged_outputs(outdir, stored.summary)
+        except PeriodFailed as err:
+            stored.failed = err.reason
         except InputError as err:
             stored.problems.append(str(err))
     if (outdir / PROVENANCE).exists():
@@ -358,13 +364,13 @@ def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
         return "--force"
     if stored.problems:
         return "; ".join(stored.problems)
+    if stored.failed is not None:
+        return f"it failed last time ({stored.failed})"
     if stored.summary is None or stored.provenance is None:
         return f"no {SUMMARY if stored.summary is None else PROVENANCE}"
     changed = provenance.differences(stored.provenance, record)
     if changed:
         return f"changed: {', '.join(changed)}"
-    if stored.summary.status != "processed":
-        return f"it {stored.summary.status} last time"
     if stored.summary.chunks.failed:
         return "chunks failed last time"
     if stored.summary.failed:

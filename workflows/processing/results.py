@@ -169,9 +169,23 @@ def load_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot be read: not JSON ({e}); truncated or damaged?") from None
 
 
+class PeriodFailed(InputError):
+    """The summary of a period whose processing failed (``status`` other than "processed")."""
+
+    def __init__(self, path: Path, period: str, status: str, reason: str | None):
+        self.reason = reason or "no reason given"
+        super().__init__(f"{Path(path).parent}: period {period} {status}: {self.reason}")
+
+
 def read_summary(path: Path) -> PeriodSummary:
-    """The typed summary in ``path`` (:class:`InputError` naming the file if it cannot be used)."""
-    return PeriodSummary.from_json(load_json(path), path)
+    """The typed summary of a processed period in ``path``: :class:`PeriodFailed` for a
+    period that failed (whatever else its summary holds), :class:`InputError` naming the
+    file if it cannot be used."""
+    doc = load_json(path)
+    if isinstance(doc, dict) and doc.get("status", "processed") != "processed":
+        raise PeriodFailed(path, str(doc.get("period", Path(path).parent.name)), str(doc["status"]),
+                           doc.get("reason"))
+    return PeriodSummary.from_json(doc, path)
 
 
 def histograms_bytes(hists: dict[str, hist.Hist]) -> bytes:
@@ -271,9 +285,6 @@ def read_period(directory: Path) -> PeriodResult:
     if not summary_path.exists():
         raise InputError(f"{directory}: no {SUMMARY}; the period was not processed (or not to the end)")
     summary = read_summary(summary_path)
-    if summary.status != "processed":
-        raise InputError(f"{directory}: period {summary.period} {summary.status}: "
-                         f"{summary.reason or 'no reason given'}")
     problems = damaged_outputs(directory, summary)
     if problems:
         raise InputError("; ".join(problems) + f"; reprocess the period (na64 process --period "
