@@ -67,34 +67,34 @@ def variation_thresholds(result, name: str) -> Thresholds:
 
 def test_the_unblinded_run_has_signal_in_the_box(runs):
     s = runs["open"][0].summary
-    assert s["regions"]["box"] > 0
-    assert s["cutflow_by_process"][SIGNAL][-1] > 0
-    assert all(v["regions"]["box"] is not None for v in s["variations"].values())
+    assert s.regions.box > 0
+    assert s.cutflow_by_process[SIGNAL][-1] > 0
+    assert all(v.regions.box is not None for v in s.variations.values())
 
 
 def test_blinded_summary_carries_no_box_content(runs):
     blinded, opened = runs["blinded"][0].summary, runs["open"][0].summary
-    assert blinded["blinded"] is True and "blinding" in blinded
-    assert blinded["regions"]["box"] is None
-    assert all(v["regions"]["box"] is None for v in blinded["variations"].values())
+    assert blinded.blinded is True and blinded.blinding
+    assert blinded.regions.box is None
+    assert all(v.regions.box is None for v in blinded.variations.values())
     # Events in the box region are excluded at every step: the blinded cutflows lack the
     # box-region events still present at that step (fewer and fewer as cuts remove them),
     # ending with exactly the box candidates; A' events outside the box may show.
     removed = 0
-    for process, open_row in opened["cutflow_by_process"].items():
-        row = blinded["cutflow_by_process"].get(process, [0] * len(open_row))
+    for process, open_row in opened.cutflow_by_process.items():
+        row = blinded.cutflow_by_process.get(process, [0] * len(open_row))
         hidden = [o - b for o, b in zip(open_row, row, strict=True)]
         assert all(h >= 0 for h in hidden) and hidden == sorted(hidden, reverse=True), process
         removed += hidden[-1]
-    assert removed == opened["regions"]["box"] > 0
+    assert removed == opened.regions.box > 0
     # The total cutflow is the sum of the per-process one: nothing to subtract.
-    by_step = np.sum([r for r in blinded["cutflow_by_process"].values()], axis=0)
-    assert [e["events"] for e in blinded["cutflow"]] == list(by_step)
+    by_step = np.sum([r for r in blinded.cutflow_by_process.values()], axis=0)
+    assert [e.events for e in blinded.cutflow] == list(by_step)
 
 
 def test_blinded_histograms_are_empty_in_every_variations_box(runs):
     result, opened = runs["blinded"][0], runs["open"][0]
-    nominal_t = Thresholds(**result.summary["thresholds"])
+    nominal_t = result.summary.thresholds
     variations = list(result.hists["plane"].axes["variation"])
     assert len(variations) > 1
     open_in_box = 0
@@ -110,7 +110,7 @@ def test_blinded_histograms_are_empty_in_every_variations_box(runs):
 
 def test_blinded_log_carries_no_box_content(runs):
     log, open_log = runs["blinded"][1], runs["open"][1]
-    box = runs["open"][0].summary["regions"]["box"]
+    box = runs["open"][0].summary.regions.box
     assert f"signal box: {box:,}" in open_log
     assert "signal box: blinded" in log
     assert re.search(r"signal box:\s*\d", log) is None
@@ -119,7 +119,7 @@ def test_blinded_log_carries_no_box_content(runs):
 
 def test_a_plot_from_blinded_histograms_shows_nothing_in_the_box(runs, tmp_path):
     blinded, opened = runs["blinded"][0], runs["open"][0]
-    t = Thresholds(**blinded.summary["thresholds"])
+    t = blinded.summary.thresholds
     plane = blinded.hists["plane"][{"variation": "nominal"}]
     open_plane = opened.hists["plane"][{"variation": "nominal"}]
     box = box_mask(open_plane, t)

@@ -157,41 +157,41 @@ def strict_json(path):
 
 def test_every_bad_file_is_named_with_its_reason(periods):
     dirty = periods["dirty"].summary
-    assert dirty["complete"] is False and periods["clean"].summary["complete"] is True
-    by_name = {os.path.basename(f["file"]): f for f in dirty["failed"] if "entries" not in f}
+    assert dirty.complete is False and periods["clean"].summary.complete is True
+    by_name = {os.path.basename(f.file): f for f in dirty.failed if f.entries is None}
     assert sorted(by_name) == sorted(BAD_FILES)
     for name, words in BAD_FILES.items():
-        assert words in by_name[name]["reason"], (name, by_name[name]["reason"])
+        assert words in by_name[name].reason, (name, by_name[name].reason)
     log = " ".join(periods["log"].split())
     for name in BAD_FILES:
-        assert f"/{name}: {by_name[name]['reason'].split()[0]}" in log, name
+        assert f"/{name}: {by_name[name].reason.split()[0]}" in log, name
     # An empty file is not a failure.
-    assert [os.path.basename(f) for f in dirty["empty_files"]] == ["empty.root"]
-    assert dirty["files"]["total"] == 2 + 3 + len(BAD_FILES) + 1 + 2  # shards, hand, bad, empty, dups
+    assert [os.path.basename(f) for f in dirty.empty_files] == ["empty.root"]
+    assert dirty.files.total == 2 + 3 + len(BAD_FILES) + 1 + 2  # shards, hand, bad, empty, dups
 
 
 def test_a_damaged_basket_costs_only_its_chunk_and_everything_else_is_counted(periods):
     clean, dirty = periods["clean"].summary, periods["dirty"].summary
-    chunk_failures = [f for f in dirty["failed"] if "entries" in f]
-    assert [os.path.basename(f["file"]) for f in chunk_failures] == ["c.root"]
-    assert all("DecompressionError" in f["reason"] for f in chunk_failures)
-    lost = sum(f["entries"][1] - f["entries"][0] for f in chunk_failures)
+    chunk_failures = [f for f in dirty.failed if f.entries is not None]
+    assert [os.path.basename(f.file) for f in chunk_failures] == ["c.root"]
+    assert all("DecompressionError" in f.reason for f in chunk_failures)
+    lost = sum(f.entries[1] - f.entries[0] for f in chunk_failures)
     assert 0 < lost <= 200
-    assert dirty["chunks"]["failed"] == len(chunk_failures)
+    assert dirty.chunks.failed == len(chunk_failures)
     # Everything else is counted: the same events as the clean period, minus the lost chunk
     # (clean electrons, identical to each other: they pass the same cuts).
-    assert dirty["events"]["read"] == clean["events"]["read"] - lost
-    assert dirty["events"]["calibration_trigger"] == clean["events"]["calibration_trigger"]
-    diff = [c["events"] - d["events"] for c, d in zip(clean["cutflow"], dirty["cutflow"], strict=True)]
+    assert dirty.events.read == clean.events.read - lost
+    assert dirty.events.calibration_trigger == clean.events.calibration_trigger
+    diff = [c.events - d.events for c, d in zip(clean.cutflow, dirty.cutflow, strict=True)]
     assert diff[0] == lost and set(diff) <= {lost, 0} and diff == sorted(diff, reverse=True)
-    assert [c["cut"] for c in dirty["cutflow"]] == cut_names()
+    assert [c.cut for c in dirty.cutflow] == cut_names()
 
 
 def test_nonfinite_energies_are_cut_first_and_counted(periods):
     for name in ("clean", "dirty"):
         s = periods[name].summary
-        assert s["events"]["nonfinite_energies"] == len(NONFINITE)
-        flow = {c["cut"]: c["events"] for c in s["cutflow"]}
+        assert s.events.nonfinite_energies == len(NONFINITE)
+        flow = {c.cut: c.events for c in s.cutflow}
         assert flow["physics_trigger"] - flow["finite_energies"] == len(NONFINITE)
         for h in periods[name].hists.values():
             assert np.isfinite(h.values(flow=True)).all()
@@ -201,23 +201,23 @@ def test_nonfinite_energies_are_cut_first_and_counted(periods):
 
 def test_duplicated_events_are_counted_once_and_reported(periods):
     clean, dirty = periods["clean"], periods["dirty"]
-    report = dirty.summary["duplicates"]
-    files = {os.path.basename(f["file"]): f for f in report["files"]}
+    report = dirty.summary.duplicates
+    files = {os.path.basename(f.file): f for f in report.files}
     assert sorted(files) == ["a_overlap.root", "copy.root", "nan.root", "overlap.root"]
-    assert files["copy.root"]["whole_file"] and files["copy.root"]["entries_skipped"] == 100_000
-    assert files["copy.root"]["copies_kept_in"] == [str(periods["shards"][1])]
-    assert files["overlap.root"]["whole_file"] and files["overlap.root"]["entries_skipped"] == 10_000
-    assert len(files["overlap.root"]["copies_kept_in"]) == 2
-    assert files["nan.root"]["entries_skipped"] == 10 and not files["nan.root"]["whole_file"]
-    assert [os.path.basename(p) for p in files["nan.root"]["copies_kept_in"]] == ["a_overlap.root"]
-    assert files["a_overlap.root"]["entries_skipped"] == 1
-    assert files["a_overlap.root"]["copies_kept_in"] == []
-    assert report["events"] == 100_000 + 10_000 + 10 + 1
-    assert clean.summary["duplicates"] == {"events": 0, "files": []}
+    assert files["copy.root"].whole_file and files["copy.root"].entries_skipped == 100_000
+    assert files["copy.root"].copies_kept_in == [str(periods["shards"][1])]
+    assert files["overlap.root"].whole_file and files["overlap.root"].entries_skipped == 10_000
+    assert len(files["overlap.root"].copies_kept_in) == 2
+    assert files["nan.root"].entries_skipped == 10 and not files["nan.root"].whole_file
+    assert [os.path.basename(p) for p in files["nan.root"].copies_kept_in] == ["a_overlap.root"]
+    assert files["a_overlap.root"].entries_skipped == 1
+    assert files["a_overlap.root"].copies_kept_in == []
+    assert report.events == 100_000 + 10_000 + 10 + 1
+    assert clean.summary.to_json()["duplicates"] == {"events": 0, "files": []}
     # Counted once: every count and histogram of the events that are not lost is the clean one.
-    chunk_failures = [f for f in dirty.summary["failed"] if "entries" in f]
-    lost = sum(f["entries"][1] - f["entries"][0] for f in chunk_failures)
-    assert dirty.summary["events"]["read"] + lost == clean.summary["events"]["read"]
+    chunk_failures = [f for f in dirty.summary.failed if f.entries is not None]
+    lost = sum(f.entries[1] - f.entries[0] for f in chunk_failures)
+    assert dirty.summary.events.read + lost == clean.summary.events.read
     # The histograms differ by the lost events only: identical electrons, so every bin
     # differs by 0 or by all of them.
     for name, h in clean.hists.items():
@@ -225,5 +225,5 @@ def test_duplicated_events_are_counted_once_and_reported(periods):
         assert set(np.unique(difference)) <= {0.0, float(lost)}, name
     assert not (clean.hists["hcal_sideband_a"].values(flow=True)
                 - dirty.hists["hcal_sideband_a"].values(flow=True)).any()
-    assert dirty.summary["regions"]["A"] == clean.summary["regions"]["A"]
+    assert dirty.summary.regions.A == clean.summary.regions.A
     assert "counted once" in periods["log"]

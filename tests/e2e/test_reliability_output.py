@@ -1,5 +1,6 @@
-"""An unwritable or full output directory: a clear error, exit code 2, and never a
-summary.json that looks complete.
+"""An unwritable or full output directory: a clear error, exit code 2, never a
+summary.json that looks complete, and the previous result of a period kept whole
+until a new complete one replaces it.
 
 Real mechanisms only: a read-only directory (permissions, or a read-only bind mount
 when running as root, where permissions do not bind), a file-size limit
@@ -19,10 +20,8 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from processors.errors import InputError
-from tests.faults import simulate, start_process, summary, write_catalog
+from tests.faults import same_results, simulate, start_process, summary, write_catalog
 from workflows.cli import app
-from workflows.processing.results import read_period
 
 pytestmark = pytest.mark.distributed
 
@@ -110,28 +109,60 @@ def _limit_file_size(limit: int):
     return apply
 
 
+def _files(directory):
+    """Name -> content of every file of a period directory (checkpoints and the marker of
+    a reprocessing under way aside)."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())
+            if p.is_file() and p.name != ".reprocessing.json"}
+
+
 @pytest.mark.timeout(180)
-def test_a_file_size_limit_stops_the_run_without_a_complete_looking_summary(sample, processed,
-                                                                           tmp_path):
+def test_a_file_size_limit_stops_a_reprocess_and_keeps_the_previous_result(sample, processed,
+                                                                          tmp_path):
     out = copy_of(processed, tmp_path / "out")
-    complete = summary(out, PERIOD)
+    before = _files(out / PERIOD)
     # 8 kB: the output check (4 kB) and the small JSON files fit, the histograms do not.
     run = start_process(sample, out, tmp_path / "limited.log", "--workers", "1", *CHUNKS,
                         "--force", preexec_fn=_limit_file_size(8192))
     assert run.wait(120) == 2, run.text
     text = " ".join(run.text.split())
     assert "cannot write outputs" in text and "histograms.json.gz: cannot be written" in text
-    assert "File too large" in text
+    assert "File too large" in text and "the previous outputs of the period are unchanged" in text
     assert "Traceback" not in text
-    assert not (out / PERIOD / "summary.json").exists()
-    with pytest.raises(InputError, match="no summary.json"):
-        read_period(out / PERIOD)
-    # With space again, the same command finishes the period.
+    # Nothing of the previous result was lost or replaced, and no temporary is left.
+    assert _files(out / PERIOD) == before
+    same_results(processed / PERIOD, out / PERIOD)
+    # The stored result is what these unchanged inputs give: served as it is.
     result = process(sample, out)
     assert result.exit_code == 0, result.output
-    again = summary(out, PERIOD)
-    for key in ("cutflow", "regions", "events", "failed", "complete"):
-        assert again[key] == complete[key], key
+    assert "up to date" in result.output
+    same_results(processed / PERIOD, out / PERIOD)
+
+
+@pytest.mark.timeout(240)
+def test_a_failed_reprocess_with_a_new_configuration_keeps_the_previous_result_and_says_so(
+        sample, processed, tmp_path):
+    out = copy_of(processed, tmp_path / "out")
+    before = _files(out / PERIOD)
+    run = start_process(sample, out, tmp_path / "limited.log", "--workers", "1",
+                        "--chunksize", "100000", preexec_fn=_limit_file_size(8192))
+    assert run.wait(120) == 2, run.text
+    assert "File too large" in run.text
+    assert _files(out / PERIOD) == before
+    assert (out / PERIOD / ".reprocessing.json").exists()
+    # The fit uses the complete previous result, and says that it is not the new one.
+    fit = CliRunner().invoke(app, ["fit", "--results", str(out), "--method", "asymptotic"])
+    assert fit.exit_code == 0, fit.output
+    assert (f"{PERIOD}: a reprocessing started" in " ".join(fit.output.split())
+            and "did not finish" in fit.output), fit.output
+    # With space again, the new configuration replaces the previous result.
+    result = CliRunner().invoke(app, ["process", "--catalog", str(sample), "--output", str(out),
+                                      "--workers", "1", "--chunksize", "100000"])
+    assert result.exit_code == 0, result.output
+    assert not (out / PERIOD / ".reprocessing.json").exists()
+    assert summary(out, PERIOD)["cutflow"] == summary(processed, PERIOD)["cutflow"]
+    fit = CliRunner().invoke(app, ["fit", "--results", str(out), "--method", "asymptotic"])
+    assert fit.exit_code == 0 and "did not finish" not in fit.output, fit.output
 
 
 @pytest.mark.timeout(180)
@@ -147,5 +178,29 @@ def test_a_full_file_system_stops_the_run_without_a_complete_looking_summary(sam
         assert "cannot write outputs" in text and "No space left on device" in text
         assert "Traceback" not in text
         assert not (out / PERIOD / "summary.json").exists()
+    finally:
+        assert subprocess.run(["umount", str(out)]).returncode == 0
+
+
+@pytest.mark.timeout(180)
+def test_checkpoints_do_not_keep_the_outputs_from_a_nearly_full_file_system(sample, processed,
+                                                                            tmp_path):
+    # Room for the outputs, the marker, the output check and a little more; not for the
+    # chunk checkpoints too (each about twice the histograms).
+    room = sum(-(-p.stat().st_size // 4096) * 4096 for p in (processed / PERIOD).iterdir()
+               if p.is_file())
+    out = tmp_path / "tmpfs"
+    out.mkdir()
+    size = f"size={(room + 6 * 4096) // 1024}k"
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", size, "tmpfs", str(out)):
+        pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
+    try:
+        result = process(sample, out)
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert "no space left for the outputs: removed the chunk checkpoints" in text, text
+        assert summary(out, PERIOD)["complete"] is True
+        same_results(processed / PERIOD, out / PERIOD)
+        assert not (out / PERIOD / ".checkpoints").exists()
     finally:
         assert subprocess.run(["umount", str(out)]).returncode == 0

@@ -150,7 +150,7 @@ def test_failed_periods_end_the_command_with_exit_1_and_are_named_in_the_table(p
     caption = flat(result.output[result.output.rindex("Processing"):])
     for name, reason in REASONS.items():
         assert f"{name}: {reason}" in caption, name
-        assert f"ERROR {name}: {reason}" in text, name  # the log
+        assert f"error: {name}: {reason}" in text, name  # the log
         assert status_in_table(result.output, name) == "failed", name
     for name in (NON_ASCII, GOOD):
         assert status_in_table(result.output, name) == "processed", name
@@ -220,7 +220,7 @@ def test_a_period_failing_when_reprocessed_keeps_its_previous_result(periods, tm
     assert mentions(result.output, f"p: the previous result is kept in {out / 'p' / 'previous'}")
     for name, content in before.items():
         assert (out / "p" / "previous" / name).read_bytes() == content, name
-    assert read_period(out / "p" / "previous").summary["complete"] is True
+    assert read_period(out / "p" / "previous").summary.complete is True
 
     # Failing again keeps the same previous result; success replaces it.
     assert process(catalog, out).exit_code == 1
@@ -472,13 +472,15 @@ def _assert_failed_chunk(path: Path, reference, events_of_chunk, start: int,
     return [ref["reason"], main["reason"]]
 
 
-@pytest.mark.parametrize("where", list(DAMAGE))
-@pytest.mark.parametrize("compression", list(COMPRESSIONS))
+#: Damage that no reader can notice, left out: uncompressed payload and header bytes are
+#: data (nothing tells that they changed), and ZSTD frames in ROOT files carry no checksum
+#: (a damaged payload may decode into other numbers).
+UNDETECTABLE = {("none", "payload"), ("none", "header"), ("zstd", "payload")}
+
+
+@pytest.mark.parametrize(("compression", "where"),
+                         [(c, w) for c in COMPRESSIONS for w in DAMAGE if (c, w) not in UNDETECTABLE])
 def test_a_damaged_basket_is_a_failed_chunk_in_both_passes(intact, tmp_path, compression, where):
-    if compression == "none" and where in ("payload", "header"):
-        pytest.skip("uncompressed, these bytes are data: nothing tells that they changed")
-    if compression == "zstd" and where == "payload":
-        pytest.skip("ZSTD frames in ROOT files carry no checksum: damaged data may decode")
     path = _damaged_copy(intact, tmp_path / "d.root", COMPRESSIONS[compression], where)
     _, reference = _reference(intact)
     reasons = _assert_failed_chunk(path, reference, lambda: _events(path, 200, 300), 200, 300)

@@ -59,6 +59,40 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_LEVEL_STYLES = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "bold red",
+                 "CRITICAL": "bold red"}
+_PROJECT = ("processors", "workflows")
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Log records on stderr through rich: the level in colour, the message as it is.
+
+    Not rich's ``RichHandler``: that one lays records out as a table wrapped to the
+    terminal's width, which breaks a message naming a long path over several lines
+    (and ``grep`` on a log file). Records of other libraries (distributed logs its
+    cluster's start at INFO) are shown from WARNING on, all of them with ``-vv``.
+    """
+
+    def __init__(self, console: Console, others_level: int = logging.WARNING) -> None:
+        super().__init__()
+        self.console = console
+        self.others_level = others_level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.name.split(".", 1)[0] in _PROJECT or record.levelno >= self.others_level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.markup import escape
+
+        try:
+            message = self.format(record)
+            style = _LEVEL_STYLES.get(record.levelname, "")
+            self.console.print(f"[{style}]{record.levelname.lower()}:[/] {escape(message)}",
+                               soft_wrap=True, highlight=False)
+        except Exception:  # a broken stderr must not stop the run (logging's own rule)
+            self.handleError(record)
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Route the library's log records (``processors.*``, ``workflows.*``) to stderr.
 
@@ -66,16 +100,14 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     and why, failures, resumes), WARNING for third-party ones; ``-v`` DEBUG for the
     project, ``-vv`` DEBUG for everything; ``--quiet`` warnings and errors only.
     """
-    from rich.logging import RichHandler
-
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = RichHandler(console=err_console, show_time=verbose > 0, show_path=verbose > 1,
-                          markup=False, rich_tracebacks=False)
+    handler = ConsoleLogHandler(err_console, logging.DEBUG if verbose > 1 else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, RichHandler)]:
+    for old in [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
-    for name in ("processors", "workflows"):
+    if verbose > 1:
+        root.setLevel(logging.DEBUG)
+    for name in _PROJECT:
         logging.getLogger(name).setLevel(level)

@@ -77,7 +77,7 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
     variations = catalog / "variations.yaml" if (catalog / "variations.yaml").exists() else None
     runs = run_processing(catalog, results, variations_file=variations)
     for run in runs:
-        if run.summary.get("cutflow"):
+        if run.summary is not None and run.summary.cutflow:
             console.print(cutflow_table(run.summary))
     console.print(runs_table(runs))
     for p in periods:

@@ -31,11 +31,13 @@ def fit_command(
     (limits.json, plots/). Blinded results give expected limits only."""
     from workflows.cli.tables import background_table, limits_table, signal_limit_line
     from workflows.runtime.cluster import ClusterOptions, dask_client
-    from workflows.stats.fit import fit_results
+    from workflows.stats.fit import fit_results, load_for_fit
 
+    periods = load_for_fit(results, unblind)  # unusable results are refused before a cluster starts
     with dask_client(ClusterOptions(scheduler=scheduler)) as client:
         report = fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
-                             efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client)
+                             efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,
+                             periods=periods)
     console.print(background_table(report.backgrounds))
     console.print(signal_limit_line(report))
     if report.exclusion is not None:

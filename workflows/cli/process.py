@@ -58,7 +58,7 @@ def process_command(
     runs = run_processing(catalog, output, periods=period or None, unblind=unblind, force=force,
                           variations_file=variations, cluster=opts, chunksize=chunksize)
     for run in runs:
-        if run.status == "processed" and run.summary and run.summary.get("cutflow"):
+        if run.status == "processed" and run.summary is not None and run.summary.cutflow:
             console.print(cutflow_table(run.summary))
     console.print(runs_table(runs))
     if any(not r.complete for r in runs):

@@ -7,36 +7,36 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from processors.cuts import Thresholds, describe_chain
+from processors.cuts import describe_chain
 
 if TYPE_CHECKING:
     from workflows.processing.catalog import Period
     from workflows.processing.period import PeriodRun
+    from workflows.processing.summary import PeriodSummary
     from workflows.signal.efficiency import EfficiencyTable
     from workflows.stats.exclusion import Exclusion
     from workflows.stats.fit import FitReport, PeriodBackground
 
 
-def cutflow_table(summary: dict) -> Table:
+def cutflow_table(summary: PeriodSummary) -> Table:
     """The nominal cutflow of a period, with each cut's condition and its efficiency."""
-    blinded = summary.get("blinded", True)
-    title = f"Cutflow {summary['period']} ({'blinded' if blinded else 'UNBLINDED'})"
+    title = f"Cutflow {summary.period} ({'blinded' if summary.blinded else 'UNBLINDED'})"
     table = Table(title=title, title_justify="left")
     table.add_column("cut")
     table.add_column("condition")
     table.add_column("events", justify="right")
     table.add_column("eff. [%]", justify="right")
-    conditions = dict(describe_chain(Thresholds(**summary["thresholds"]), summary["beam_energy"]))
+    conditions = dict(describe_chain(summary.thresholds, summary.beam_energy))
     previous = None
-    for entry in summary["cutflow"]:
-        n = entry["events"]
+    for entry in summary.cutflow:
+        n = entry.events
         eff = "" if previous in (None, 0) else f"{100.0 * n / previous:.2f}"
-        table.add_row(entry["cut"], conditions.get(entry["cut"], "physics trigger, not calibration"),
+        table.add_row(entry.cut, conditions.get(entry.cut, "physics trigger, not calibration"),
                       f"{n:,}", eff)
         previous = n
-    r = summary["regions"]
-    table.caption = (f"sideband A: {r['A']:,}   sideband C: {r['C']:,}   signal box: "
-                     + ("blinded" if r["box"] is None else f"{r['box']:,}"))
+    r = summary.regions
+    table.caption = (f"sideband A: {r.A:,}   sideband C: {r.C:,}   signal box: "
+                     + ("blinded" if r.box is None else f"{r.box:,}"))
     return table
 
 

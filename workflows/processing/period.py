@@ -17,19 +17,23 @@ For each period, in order:
    chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
    from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
    are recomputed by Dask (``retries``), or loaded from their checkpoint;
-5. write histograms, reference and provenance, then ``summary.json`` last.
+5. write histograms, reference, provenance and ``summary.json`` as one set, the summary
+   renamed into place last (:func:`workflows.processing.results.replace_outputs`): until
+   then the period keeps its previous outputs, marked as being reprocessed.
 
 A period that cannot be processed (no readable file with events, too few calibration
 electrons, no chunk that could be read) gets a ``summary.json`` with ``status:
-"failed"`` and the ``reason``, and the next periods are processed. The previous result
-of a period stays in place while it is reprocessed; if the period fails, it is moved to
-``previous/``, a period directory of its own.
+"failed"`` and the ``reason``, and the next periods are processed; its previous result
+is moved to ``previous/``, a period directory of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -37,7 +41,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.errors import OutputError, ProcessingError
+from processors.errors import InputError, OutputError, ProcessingError
 from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
@@ -52,24 +56,39 @@ from workflows.processing.input_checks import (
     kept_ranges,
 )
 from workflows.processing.results import (
+    CHECKPOINTS,
     HISTOGRAMS,
     PROVENANCE,
     REFERENCE,
     SUMMARY,
-    read_json,
+    PeriodFailed,
+    damaged_outputs,
+    describe,
+    histograms_bytes,
+    json_bytes,
+    load_json,
+    mark_reprocessing,
+    read_summary,
+    replace_outputs,
     write_atomic,
-    write_histograms,
     write_json,
 )
 from workflows.processing.summary import (
     BLINDING_NOTE,
+    ChunkCounts,
+    DuplicateReport,
+    EventCounts,
+    Failure,
+    FileCounts,
+    PeriodSummary,
+    ReferenceInfo,
+    Regions,
     cutflow,
     cutflow_by_process,
     regions,
     variation_summaries,
 )
 
-CHECKPOINTS = ".checkpoints"
 #: Where a period that fails keeps its previous result (a period directory of its own).
 PREVIOUS = "previous"
 
@@ -107,7 +126,7 @@ class PeriodRun:
     seconds: float = 0.0
     complete: bool = True
     message: str = ""
-    summary: dict = field(default_factory=dict, repr=False)
+    summary: PeriodSummary | None = field(default=None, repr=False)
 
     @property
     def rate(self) -> float:
@@ -143,14 +162,16 @@ class _ResumableCheckpointer:
     """coffea's SimpleCheckpointer, adapted to resuming.
 
     * a failed chunk is never stored (so a rerun tries it again);
-    * a checkpoint is written under a temporary name and renamed, so a worker killed
-      while writing leaves no half-written checkpoint behind;
+    * a checkpoint is written in full (closed and fsynced, so that a full disk is an
+      error here and not a truncated file later) under a temporary name and renamed, so
+      a worker killed while writing leaves no half-written checkpoint behind;
     * an output loaded from a checkpoint is marked (``resumed_chunks``: 1), so the
       summary counts the chunks that were not recomputed.
     """
 
     def __new__(cls, directory: Path):
         import cloudpickle
+        import lz4.frame
         from coffea.processor import SimpleCheckpointer
 
         class Checkpointer(SimpleCheckpointer):
@@ -163,26 +184,63 @@ class _ResumableCheckpointer:
             def save(self, output, metadata, processor_instance):
                 if output.get("out", {}).get("failed"):
                     return None
-                path = self.filepath(metadata, processor_instance)
-                tmp = f"{path}.{uuid.uuid4().hex}.part"
+                path = Path(self.filepath(metadata, processor_instance))
+                tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
                 try:
-                    self.fs.mkdirs(str(Path(path).parent), exist_ok=True)
-                    with self.fs.open(tmp, "wb", compression="lz4") as fout:
-                        cloudpickle.dump(output, fout)
-                    self.fs.mv(tmp, path)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(tmp, "wb") as raw:
+                        with lz4.frame.open(raw, "wb") as fout:
+                            cloudpickle.dump(output, fout)
+                        raw.flush()
+                        os.fsync(raw.fileno())
+                    os.replace(tmp, path)
                 except Exception:  # no space, no permission: the chunk is just not checkpointed
-                    try:
-                        self.fs.rm(tmp)
-                    except Exception:
-                        pass
+                    with contextlib.suppress(OSError):
+                        tmp.unlink(missing_ok=True)
                 return None
 
         return Checkpointer(str(directory))
 
 
+def _unreadable_checkpoint(path: Path) -> str | None:
+    """Why a checkpoint cannot be loaded whole (None: it can): a complete lz4 frame
+    holding a complete pickle."""
+    import lz4.frame
+
+    try:
+        data = lz4.frame.decompress(path.read_bytes())
+    except OSError as e:
+        return e.strerror or str(e)
+    except Exception as e:  # a truncated or damaged frame
+        return f"{type(e).__name__}: {e}"
+    return None if data.endswith(b".") else "the pickled output is incomplete"
+
+
 def checkpoint_count(directory: Path) -> int:
-    """Chunk outputs stored below a checkpoint directory."""
-    return sum(1 for _ in Path(directory).rglob("*.coffea")) if Path(directory).is_dir() else 0
+    """Usable chunk outputs stored below a checkpoint directory.
+
+    A checkpoint that cannot be read back whole (truncated by a full disk, or by a crash
+    before it reached the disk) is removed with a warning naming it, and its chunk is
+    recomputed; so are the chunks of a directory that cannot be listed.
+    """
+    def unlisted(err: OSError) -> None:
+        if isinstance(err, FileNotFoundError):  # nothing checkpointed yet
+            return
+        log.warning("%s: checkpoint directory cannot be read (%s); its chunks are recomputed",
+                    err.filename, err.strerror or err)
+
+    count = 0
+    for root, _, names in os.walk(directory, onerror=unlisted):
+        for name in sorted(n for n in names if n.endswith(".coffea")):
+            path = Path(root) / name
+            problem = _unreadable_checkpoint(path)
+            if problem is None:
+                count += 1
+                continue
+            log.warning("%s: unreadable checkpoint (%s): removed, its chunk is recomputed", path, problem)
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return count
 
 
 def _runner(client, options: ProcessOptions, metadata_cache: MutableMapping, desc: str,
@@ -267,14 +325,16 @@ def derive_reference(period: Period, chunks: list, client,
     return ReferencePass(merged, failed, period.cuts.ecal_central_cell)
 
 
-def reference_note(period: Period, reference: ShowerReference) -> dict:
-    """``requested`` electrons for the reference, and a ``warning`` when it has fewer."""
-    note: dict = {"requested": period.reference_events}
+def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
+    """The summary's note on the shower reference: electrons used and ``requested``, and a
+    ``warning`` when it has fewer than requested."""
+    warning = None
     if reference.n_events < period.reference_events:
-        note["warning"] = (f"the shower reference uses only {reference.n_events} of the "
-                           f"{period.reference_events} requested calibration-trigger electrons "
-                           "(all that passed its selection in the chunks read)")
-    return note
+        warning = (f"the shower reference uses only {reference.n_events} of the "
+                   f"{period.reference_events} requested calibration-trigger electrons "
+                   "(all that passed its selection in the chunks read)")
+    return ReferenceInfo(n_events=reference.n_events, file=REFERENCE,
+                         requested=period.reference_events, warning=warning)
 
 
 def without_duplicates(chunks: list, skip: dict) -> list:
@@ -312,28 +372,86 @@ def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Var
     return files, variations, config, record
 
 
+@dataclass
+class _Stored:
+    """What is stored for a period, as far as it can be read."""
+
+    summary: PeriodSummary | None = None
+    provenance: dict | None = None
+    #: Why the period failed, when its summary says it did.
+    failed: str | None = None
+    #: Stored files that cannot be used, and why (each treated as absent).
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return (self.summary is not None or self.provenance is not None or self.failed is not None
+                or bool(self.problems))
+
+
+def _read_stored(outdir: Path) -> _Stored:
+    """The stored summary and provenance of a period; what cannot be read is absent."""
+    stored = _Stored()
+    if (outdir / SUMMARY).exists():
+        try:
+            stored.summary = read_summary(outdir / SUMMARY)
+            stored.problems += damaged_outputs(outdir, stored.summary)
+        except PeriodFailed as err:
+            stored.failed = err.reason
+        except InputError as err:
+            stored.problems.append(str(err))
+    if (outdir / PROVENANCE).exists():
+        try:
+            doc = load_json(outdir / PROVENANCE)
+            if not isinstance(doc, dict):
+                raise InputError(f"{outdir / PROVENANCE}: cannot be read: not a provenance record")
+            stored.provenance = doc
+        except InputError as err:
+            stored.problems.append(str(err))
+    return stored
+
+
+def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
+    """Why the stored result cannot be served for ``record`` (None: it can)."""
+    if force:
+        return "--force"
+    if stored.problems:
+        return "; ".join(stored.problems)
+    if stored.failed is not None:
+        return f"it failed last time ({stored.failed})"
+    if stored.summary is None or stored.provenance is None:
+        return f"no {SUMMARY if stored.summary is None else PROVENANCE}"
+    changed = provenance.differences(stored.provenance, record)
+    if changed:
+        return f"changed: {', '.join(changed)}"
+    if stored.summary.chunks.failed:
+        return "chunks failed last time"
+    if stored.summary.failed:
+        return f"{len(stored.summary.failed_files)} file(s) failed last time"
+    return None
+
+
 def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     """The stored result of a period whose provenance is unchanged, or None if work is needed.
 
-    Unchanged inputs give the same result, bad files included; only chunks that failed
-    while processing (perhaps transiently), and periods that failed, are worth another
-    attempt.
+    A period with failures (a file that failed its check, a chunk of either pass that
+    failed) or that failed as a whole is never up to date: the cause may have been
+    transient (permissions, a file system that was away). Its rerun checks the files
+    again and resumes the chunks already done from their checkpoints (kept while a
+    period is incomplete). Stored files that cannot be read count as absent.
     """
     if options.force:
         return None
     outdir = Path(options.output) / period.name
-    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
-    if not (summary_path.exists() and prov_path.exists()):
+    if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
-    record = _plan(period, options)[3]
-    previous = read_json(summary_path)
-    if (read_json(prov_path) != record or previous.get("chunks", {}).get("failed")
-            or previous.get("status") == "failed"
-            or any(f.get("pass") == "reference" for f in previous.get("failed", []))):
+    stored = _read_stored(outdir)
+    previous = stored.summary
+    if previous is None or _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
         return None
-    return PeriodRun(period.name, "up to date", events=previous["events"]["read"],
-                     chunks=previous["chunks"]["total"], complete=previous["complete"],
-                     failed_files=len({f["file"] for f in previous.get("failed", [])}),
+    return PeriodRun(period.name, "up to date", events=previous.events.read,
+                     chunks=previous.chunks.total, complete=previous.complete,
+                     failed_files=len(previous.failed_files),
                      message="provenance unchanged, not reprocessed", summary=previous)
 
 
@@ -347,6 +465,8 @@ class _Attempt:
     duplicates: Duplicates | None = None
     n_chunks: int | None = None
     reference: ShowerReference | None = None
+    #: what ``shower_reference.json`` will hold (its ``key`` None: never to be reused)
+    reference_json: dict | None = None
     reference_failed: list[dict] = field(default_factory=list)
     out: dict = field(default_factory=dict)
 
@@ -371,9 +491,10 @@ class _PreviousResult:
     def capture(cls, outdir: Path) -> _PreviousResult:
         ref_path = outdir / REFERENCE
         try:
-            valid = read_json(outdir / SUMMARY).get("status") != "failed"
+            stored = load_json(outdir / SUMMARY)
+            valid = isinstance(stored, dict) and stored.get("status", "processed") == "processed"
             reference = ref_path.read_bytes() if valid and ref_path.exists() else None
-        except (OSError, ValueError):  # none, or unreadable
+        except (OSError, InputError):  # none, or unreadable
             valid, reference = False, None
         return cls(outdir, valid, reference)
 
@@ -414,45 +535,38 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    summary_path, prov_path = outdir / SUMMARY, outdir / PROVENANCE
-    if prov_path.exists() and summary_path.exists():
-        changed = provenance.differences(read_json(prov_path), record)
-        why = (f"changed: {', '.join(changed)}" if changed
-               else "--force" if options.force else "chunks failed last time")
-        log.info("%s: reprocessing; %s", period.name, why)
+    previous = _read_stored(outdir)
+    for problem in previous.problems:
+        log.warning("%s: %s; treated as absent", period.name, problem)
+    if previous.exists:
+        log.info("%s: reprocessing; %s", period.name, _why_reprocess(previous, record, options.force))
     try:
         outdir.mkdir(parents=True, exist_ok=True)
+        mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
     except OSError as e:
         raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
                           f"{e.strerror or e}") from None
-    previous = _PreviousResult.capture(outdir)  # stays in place unless the period fails
+    kept = _PreviousResult.capture(outdir)  # stays in place unless the period fails
 
     attempt = _Attempt()
     try:
         out, reference, n_chunks = _process_inputs(period, options, client, files, config,
                                                    record, variations, outdir, attempt)
     except ProcessingError as err:
-        return _failed_period(period, options, variations, record, attempt, str(err), previous,
+        return _failed_period(period, options, variations, record, attempt, str(err), kept,
                               time.perf_counter() - start)
 
-    failed = attempt.failed()
     seconds = time.perf_counter() - start
-    summary = _summary(period, options, variations, reference, out, attempt.checks, failed,
-                       attempt.empty, n_chunks, seconds, attempt.duplicates)
-    summary.update(status="processed", reason=None)
-    summary["shower_reference"].update(reference_note(period, reference))
-    try:  # from here on the previous result is replaced
-        summary_path.unlink(missing_ok=True)
-    except OSError as e:
-        raise OutputError(f"{summary_path}: cannot be replaced: {e.strerror or e}") from None
-    _write_outputs(outdir, out["hists"], record, summary)
-    previous.discard()
-    if summary["complete"]:
+    summary = _summary(period, options, variations, reference, out, attempt.checks,
+                       attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
+    summary = _write_outputs(outdir, out["hists"], record, summary, attempt.reference_json)
+    kept.discard()
+    if summary.complete:
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
         period.name, "processed", events=int(out.get("events", 0)), chunks=n_chunks,
-        failed_chunks=attempt.failed_chunks, failed_files=len({f["file"] for f in failed}),
-        seconds=seconds, complete=summary["complete"], summary=summary,
+        failed_chunks=attempt.failed_chunks, failed_files=len(summary.failed_files),
+        seconds=seconds, complete=summary.complete, summary=summary,
     )
 
 
@@ -480,29 +594,28 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     attempt.n_chunks = len(chunks)
 
     # First pass: the shower reference (kept while its inputs are unchanged, unless
-    # --force, or chunks of the pass could not be read).
-    ref_path = outdir / REFERENCE
+    # --force, or chunks of the pass could not be read). A new one waits among the
+    # checkpoints (for a resumed run) until the outputs are written.
+    staged_ref = outdir / CHECKPOINTS / REFERENCE
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
                                       "central": config["thresholds"]["ecal_central_cell"],
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
-    reference = None
-    if ref_path.exists() and not options.force:
-        stored = read_json(ref_path)
-        if stored.get("key") == ref_key:
-            reference = ShowerReference.from_json(stored)
-            log.info("%s: shower reference unchanged, reused", period.name)
-    if reference is None:
+    reference = None if options.force else _stored_reference(ref_key, outdir / REFERENCE, staged_ref)
+    if reference is not None:
+        log.info("%s: shower reference unchanged, reused", period.name)
+        attempt.reference_json = {**reference.to_json(), "key": ref_key}
+    else:
         first = derive_reference(period, chunks, client, options)
         attempt.reference_failed = first.failed
         reference = first.reference()
         # A reference missing chunks is recorded, never reused: the next run derives it again.
-        key = None if first.failed else ref_key
-        _write(write_json, ref_path, {**reference.to_json(), "key": key})
+        attempt.reference_json = {**reference.to_json(), "key": None if first.failed else ref_key}
+        _write(write_json, staged_ref, attempt.reference_json)
     attempt.reference = reference
     if reference.n_events < period.reference_events:
-        log.warning("%s: %s", period.name, reference_note(period, reference)["warning"])
+        log.warning("%s: %s", period.name, reference_note(period, reference).warning)
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
@@ -532,17 +645,14 @@ def _failed_period(period: Period, options: ProcessOptions, variations: list[Var
     kept = previous.keep()
     if kept is not None:
         log.warning("%s: the previous result is kept in %s", period.name, kept)
-    failed = attempt.failed()
     summary = _summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
-                       failed, attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
-    summary.update(complete=False, status="failed", reason=reason,
-                   previous=PREVIOUS if kept is not None else None)
-    if attempt.reference is not None:
-        summary["shower_reference"].update(reference_note(period, attempt.reference))
-    _write_outputs(outdir, None, record, summary)
+                       attempt.failed(), attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
+    summary = summary.model_copy(update={"complete": False, "status": "failed", "reason": reason,
+                                         "previous": PREVIOUS if kept is not None else None})
+    summary = _write_outputs(outdir, None, record, summary)
     return PeriodRun(period.name, "failed", events=int(attempt.out.get("events", 0)),
                      chunks=attempt.n_chunks or 0, failed_chunks=attempt.failed_chunks,
-                     failed_files=len({f["file"] for f in failed}), seconds=seconds,
+                     failed_files=len(summary.failed_files), seconds=seconds,
                      complete=False, message=reason, summary=summary)
 
 
@@ -553,58 +663,92 @@ def _write(writer, path: Path, data) -> None:
         raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
 
 
-def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: dict) -> None:
-    """Histograms and provenance, then the summary: only a finished period has a summary."""
+def _stored_reference(key: str, *paths: Path) -> ShowerReference | None:
+    """The shower reference stored under the first of ``paths`` that holds one for ``key``;
+    one that cannot be read is absent (with a warning)."""
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            stored = load_json(path)
+            if isinstance(stored, dict) and stored.get("key") == key:
+                return ShowerReference.from_json(stored)
+        except InputError as err:
+            log.warning("%s; derived again", err)
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("%s: cannot be read: not a shower reference (%s: %s); derived again",
+                        path, type(err).__name__, err)
+    return None
+
+
+def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary,
+                   reference: dict | None = None) -> PeriodSummary:
+    """Histograms, shower reference, provenance and summary as one set, the summary
+    renamed into place last: the previous outputs stay until the new set is complete."""
+    files = {PROVENANCE: json_bytes(record)}
     if hists is not None:
-        _write(write_histograms, outdir / HISTOGRAMS, hists)
-    _write(write_json, outdir / PROVENANCE, record)
-    _write(write_json, outdir / SUMMARY, summary)
+        files[HISTOGRAMS] = histograms_bytes(hists)
+    if reference is not None:
+        files[REFERENCE] = json_bytes(reference)
+    summary = summary.model_copy(update={"outputs": {name: describe(data) for name, data in files.items()}})
+    files[SUMMARY] = json_bytes(summary.to_json())
+    try:
+        replace_outputs(outdir, files)
+    except OutputError as err:
+        # The checkpoints of this run are worth less than its outputs (which are in memory):
+        # on a full disk, they make room, or every rerun would fail the same way.
+        checkpoints = outdir / CHECKPOINTS
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT) or not checkpoints.is_dir():
+            raise
+        size = sum(p.stat().st_size for p in checkpoints.rglob("*") if p.is_file())
+        log.warning("%s: no space left for the outputs: removed the chunk checkpoints of the run "
+                    "(%.1f MB) and writing again", outdir.name, size / 1e6)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        replace_outputs(outdir, files)
+    return summary
 
 
 def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
              reference: ShowerReference | None, out: dict, checks: list[FileCheck],
              failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float,
-             duplicates: Duplicates | None = None) -> dict:
+             duplicates: Duplicates | None = None) -> PeriodSummary:
+    """The typed summary of a period from the merged output of its main pass."""
     blinded = not options.unblind
     hists = out.get("hists")
     names = [v.name for v in variations]
-    summary = {
-        "period": period.name,
-        "blinded": blinded,
-        "complete": not failed,
-        "beam_energy": period.beam.energy,
-        "eot": period.eot,
-        "cutflow": cutflow(hists["cutflow"]) if hists else [],
-        "regions": regions(hists["regions"], blinded) if hists else {"A": 0, "C": 0, "box": None if blinded else 0},
-    }
-    if hists and out.get("has_truth"):
-        summary["cutflow_by_process"] = cutflow_by_process(hists["cutflow_by_process"])
-    if hists and len(names) > 1:
-        summary["variations"] = variation_summaries(hists, names, blinded)
-    summary["failed"] = failed
-    summary["empty_files"] = empty
     duplicates = duplicates or Duplicates()
     entries = {c.path: c.entries for c in checks if c.ok}
-    summary["duplicates"] = duplicates.report(entries)
-    summary["files"] = {
-        "total": len(checks),
-        "processed": sum(1 for c in checks if c.ok and c.entries > 0
-                         and len(duplicates.skip.get(c.path, ())) < c.entries),
-        "entries": entries,
-    }
-    summary["events"] = {
-        "read": int(out.get("events", 0)),
-        "physics_trigger": int(out.get("physics_events", 0)),
-        "calibration_trigger": int(out.get("calibration_events", 0)),
-        "nonfinite_energies": int(out.get("nonfinite_events", 0)),
-    }
-    summary["chunks"] = {"total": n_chunks or 0, "failed": int(out.get("failed_chunks", 0)),
-                         "resumed": int(out.get("resumed_chunks", 0))}
-    summary["thresholds"] = period.cuts.model_dump(mode="json")
-    summary["calibration"] = period.calibration.model_dump(mode="json")
-    if reference is not None:
-        summary["shower_reference"] = {"n_events": reference.n_events, "file": REFERENCE}
-    if blinded:
-        summary["blinding"] = BLINDING_NOTE
-    summary["seconds"] = round(seconds, 3)
-    return summary
+    return PeriodSummary(
+        period=period.name,
+        blinded=blinded,
+        complete=not failed,
+        beam_energy=period.beam.energy,
+        eot=period.eot,
+        cutflow=cutflow(hists["cutflow"]) if hists else [],
+        regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
+        cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
+                            if hists and out.get("has_truth") else None),
+        variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
+        failed=[Failure.model_validate(f) for f in failed],
+        empty_files=empty,
+        duplicates=DuplicateReport.model_validate(duplicates.report(entries)),
+        files=FileCounts(
+            total=len(checks),
+            processed=sum(1 for c in checks if c.ok and c.entries > 0
+                          and len(duplicates.skip.get(c.path, ())) < c.entries),
+            entries=entries,
+        ),
+        events=EventCounts(
+            read=int(out.get("events", 0)),
+            physics_trigger=int(out.get("physics_events", 0)),
+            calibration_trigger=int(out.get("calibration_events", 0)),
+            nonfinite_energies=int(out.get("nonfinite_events", 0)),
+        ),
+        chunks=ChunkCounts(total=n_chunks or 0, failed=int(out.get("failed_chunks", 0)),
+                           resumed=int(out.get("resumed_chunks", 0))),
+        thresholds=period.cuts,
+        calibration=period.calibration,
+        shower_reference=reference_note(period, reference) if reference is not None else None,
+        blinding=BLINDING_NOTE if blinded else None,
+        seconds=round(seconds, 3),
+    )

@@ -79,15 +79,16 @@ def _process(period, options: ProcessOptions, client, output: Path) -> PeriodRun
             f"({type(e).__name__}: {first_line}); finished chunks are checkpointed in "
             f"{output / period.name / CHECKPOINTS}: run the same command again to resume"
         ) from None
-    for f in run.summary.get("failed", []):
-        where = f" entries {f['entries'][0]}-{f['entries'][1]}" if "entries" in f else ""
-        if f.get("pass") == "reference":
+    summary = run.summary
+    for f in summary.failed if summary is not None else ():
+        where = f" entries {f.entries[0]}-{f.entries[1]}" if f.entries is not None else ""
+        if f.stage == "reference":
             where += " (shower reference pass)"
-        log.warning("%s: failed %s%s: %s", period.name, f["file"], where, f["reason"])
-    for d in run.summary.get("duplicates", {}).get("files", []):
+        log.warning("%s: failed %s%s: %s", period.name, f.file, where, f.reason)
+    for d in summary.duplicates.files if summary is not None else ():
         log.warning("%s: duplicates in %s: %d of %d events already in %s; counted once",
-                    period.name, d["file"], d["entries_skipped"], d["entries"],
-                    ", ".join(d["copies_kept_in"]) or "the same file")
+                    period.name, d.file, d.entries_skipped, d.entries,
+                    ", ".join(d.copies_kept_in) or "the same file")
     return run
 
 

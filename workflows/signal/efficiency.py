@@ -95,7 +95,7 @@ def measure(
         row = []
         for mass in masses:
             name = f"{period.name}_{mass_tag(mass)}"
-            box = by_name[name].summary["regions"]["box"]
+            box = by_name[name].summary.regions.box
             info = generated[(period.name, mass)]
             eff = box / info["generated_signal_events"]
             row.append(eff)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processors.cuts import Thresholds
 from processors.errors import StatisticsError
 from workflows.processing.results import PeriodResult, read_results, write_json
 from workflows.stats.background import SidebandEstimate, estimate_box_background
@@ -78,8 +77,7 @@ class PeriodBackground:
 def period_background(result: PeriodResult, plots: Path | None = None) -> PeriodBackground:
     """Extrapolate one period's sidebands into its box (and plot the fits)."""
     s = result.summary
-    thresholds = Thresholds(**s["thresholds"])
-    estimates = estimate_box_background(result.hists, thresholds, s["beam_energy"])
+    estimates = estimate_box_background(result.hists, s.thresholds, s.beam_energy)
     if plots is not None:
         from workflows.plots import plot_sideband_fits
 
@@ -88,9 +86,8 @@ def period_background(result: PeriodResult, plots: Path | None = None) -> Period
             plot_sideband_fits(spectra[name][{"variation": "nominal"}], est,
                                plots / f"sideband_{name}_{result.name}.png",
                                f"{result.name}: sideband {name} extrapolated into the box")
-    r = s["regions"]
-    return PeriodBackground(result.name, float(s["eot"]), result.blinded, r["box"], int(r["A"]),
-                            int(r["C"]), estimates)
+    r = s.regions
+    return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates)
 
 
 def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list:
@@ -111,12 +108,16 @@ def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) 
 
 
 def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
+    """Every period below ``results``; all must be usable (see :func:`read_results`)."""
     periods = read_results(results)
     if unblind:
         blinded = [p.name for p in periods if p.blinded]
         if blinded:
             raise FitError(f"periods {', '.join(blinded)} were processed blinded; "
                            "run `na64 process --unblind` first to fit the observed box")
+    for p in periods:
+        if p.unfinished:
+            log.warning("%s: %s", p.name, p.unfinished)
     incomplete = [p.name for p in periods if not p.complete]
     if incomplete:
         log.warning("periods %s are incomplete (see 'failed' in their summary.json)",
@@ -190,10 +191,12 @@ def fit_results(
     efficiency: Path | None = None,
     model: str = "merged",
     n_masses: int = 30,
+    periods: list[PeriodResult] | None = None,
 ) -> FitReport:
     """Background table, workspace, limit on the signal count and, with a signal
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
-    and the plots are written below ``output`` (default: ``results``)."""
+    and the plots are written below ``output`` (default: ``results``); ``periods``: those of
+    ``results`` when already read (:func:`load_for_fit`)."""
     import numpy as np
 
     from workflows.plots import plot_exclusion, plot_y
@@ -213,7 +216,8 @@ def fit_results(
         raise FitError(f"unknown model {model!r}: use 'merged' or 'multibin'")
     results = Path(results)
     output = Path(output or results)
-    periods = load_for_fit(results, unblind)
+    if periods is None:
+        periods = load_for_fit(results, unblind)
     plots = output / "plots"
     backgrounds = [period_background(p, plots) for p in periods]
     if not unblind:
@@ -241,8 +245,8 @@ def fit_results(
         missing = [b.period for b in backgrounds if b.period not in table.efficiency]
         if missing:
             raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
-        signals = [PeriodSignal(p.name, float(p.summary["eot"]), float(p.summary["beam_energy"]),
-                                float(p.summary["thresholds"]["box_ecal_max"]), table.at(p.name, masses))
+        signals = [PeriodSignal(p.name, p.summary.eot, p.summary.beam_energy,
+                                p.summary.thresholds.box_ecal_max, table.at(p.name, masses))
                    for p in periods]
         if model == "merged":
             exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
