@@ -20,15 +20,18 @@ raised: Dask retries the task, and the command stops with its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import hist
 import numpy as np
 from coffea.processor import ProcessorABC
 
 from processors.chunk_memory import release_previous_chunk
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
 from processors.histograms import PROCESS_CODES, add_counts, book, flat_index
+from processors.output import ChunkFailure, ChunkOutput
 from processors.quantities import EventQuantities, read_columns
 from processors.reading import READ_ERRORS, describe
 from processors.reference import ShowerReference
@@ -36,6 +39,17 @@ from processors.schema import CALIBRATION_BIT
 from processors.variations import NOMINAL, Variation
 
 _PROCESS_INDEX = {code: i for i, code in enumerate(PROCESS_CODES)}
+
+#: The histograms of a chunk, by name (:func:`processors.histograms.book`).
+Hists = dict[str, hist.Hist]
+#: Cut masks (and scaled energies) of a chunk, by what they depend on.
+MaskCache = dict[Hashable, np.ndarray]
+#: What variations that agree on the first k cuts share: by the keys of those cuts, the
+#: step after cut k, the depth and the events before the late cuts; by (name, scale),
+#: the scaled energies.
+StepsCache = dict[Hashable, Any]
+#: A variation's counts on a chunk: cutflow, cutflow by process, regions.
+Counts = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -102,8 +116,8 @@ class InvisibleSearchProcessor(ProcessorABC):
         self.blinded = blinded
 
     # -- steps ---------------------------------------------------------------------------
-    def select(self, q: EventQuantities, variation: Variation, cache: dict,
-               steps_cache: dict | None = None) -> Selection:
+    def select(self, q: EventQuantities, variation: Variation, cache: MaskCache,
+               steps_cache: StepsCache | None = None) -> Selection:
         """Cut masks, scaled energies and regions of one variation.
 
         ``cache`` is shared by the variations of a chunk: each cut mask is computed once
@@ -119,7 +133,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         steps = [step]
         depth = np.zeros(len(q), np.uint8)
         before_late = step
-        prefix: tuple = ()
+        prefix: tuple[Hashable, ...] = ()
         for cut in CHAIN:
             prefix += (self._cut_key(cut, t),)
             if prefix not in steps_cache:
@@ -146,22 +160,23 @@ class InvisibleSearchProcessor(ProcessorABC):
         return Selection(steps, before_late, e_ecal, e_hcal, depth, in_box, regions)
 
     @staticmethod
-    def _cut_key(cut: Cut, t: Thresholds) -> tuple:
+    def _cut_key(cut: Cut, t: Thresholds) -> tuple[Hashable, ...]:
         return (cut.name, tuple(getattr(t, r) for r in cut.reads))
 
     @classmethod
     def _cut_mask(cls, cut: Cut, q: EventQuantities, t: Thresholds, e0: float,
-                  cache: dict) -> np.ndarray:
+                  cache: MaskCache) -> np.ndarray:
         key = cls._cut_key(cut, t)
         if key not in cache:
             cache[key] = cut(q, t, e0)
         return cache[key]
 
     @staticmethod
-    def _scaled(cache: dict, name: str, raw: np.ndarray, scale: float) -> np.ndarray:
+    def _scaled(cache: StepsCache, name: str, raw: np.ndarray, scale: float) -> np.ndarray:
         if (name, scale) not in cache:
             cache[(name, scale)] = raw * scale
-        return cache[(name, scale)]
+        scaled: np.ndarray = cache[(name, scale)]
+        return scaled
 
     def _region_names(self) -> list[str]:
         return [r for r in ("A", "C", "box") if not (self.blinded and r == "box")]
@@ -181,7 +196,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         regions = np.array([np.count_nonzero(sel.regions[r] & keep) for r in self._region_names()])
         return cutflow, by_process, regions
 
-    def fill_counts(self, hists: dict, variations: Sequence[str], counts: Sequence[tuple]) -> None:
+    def fill_counts(self, hists: Hists, variations: Sequence[str], counts: Sequence[Counts]) -> None:
         """The count histograms of several variations, one fill each (one entry per bin)."""
         n_var = len(variations)
         names = np.asarray(variations)
@@ -205,7 +220,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         )
 
     @staticmethod
-    def bin_energies(hists: dict, sel: Selection, binned: dict) -> dict[str, np.ndarray]:
+    def bin_energies(hists: Hists, sel: Selection, binned: dict[Any, Any]) -> dict[str, np.ndarray]:
         """The bins in the energy histograms of the events any variation may fill
         (``binned["events"]``, an index of the chunk's physics events), computed once
         per distinct pair of energy arrays (variations with the same scales share them)."""
@@ -218,10 +233,11 @@ class InvisibleSearchProcessor(ProcessorABC):
                 "e_ecal": flat_index(hists["ecal_sideband_c"], e_ecal=e_ecal),
                 "e_hcal": flat_index(hists["hcal_sideband_a"], e_hcal=e_hcal),
             }
-        return binned[key]
+        bins: dict[str, np.ndarray] = binned[key]
+        return bins
 
-    def fill_events(self, hists: dict, variation: str, sel: Selection, keep: np.ndarray,
-                    binned: dict) -> None:
+    def fill_events(self, hists: Hists, variation: str, sel: Selection, keep: np.ndarray,
+                    binned: dict[Any, Any]) -> None:
         """The planes and sideband spectra of one variation (one entry per event)."""
         bins = self.bin_energies(hists, sel, binned)
         # Every event filled here passed the cuts before the VETO and chi2 ones: work on
@@ -234,7 +250,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         add_counts(hists["hcal_sideband_a"], variation, bins["e_hcal"][at[sel.regions["A"][early]]])
 
     @staticmethod
-    def fillable(selections: Sequence[Selection]) -> dict:
+    def fillable(selections: Sequence[Selection]) -> dict[Any, Any]:
         """The events that some variation may fill into the energy histograms (those
         passing its cuts before the late ones) and each one's position among them."""
         events = np.flatnonzero(np.logical_or.reduce([s.before_late for s in selections]))
@@ -243,25 +259,23 @@ class InvisibleSearchProcessor(ProcessorABC):
         return {"events": events, "position": position}
 
     # -- coffea entry point --------------------------------------------------------------
-    def process(self, events) -> dict:
+    def process(self, events: Any) -> ChunkOutput:
         release_previous_chunk()
         meta = events.metadata
-        where = {"file": meta["filename"], "entrystart": int(meta["entrystart"]),
-                 "entrystop": int(meta["entrystop"])}
         try:
             columns = read_columns(events, with_truth="mc_process" in events.fields)
         except READ_ERRORS as err:  # unreadable or non-conforming chunk; anything else is a bug
-            return {"failed": [{**where, "reason": describe(err)}], "chunks": 1, "failed_chunks": 1}
+            return ChunkOutput.failure(ChunkFailure.of(meta, describe(err)))
         out = self.process_columns(columns)
-        out["entries_by_file"] = {meta["filename"]: out["events"]}
+        out.entries_by_file = {meta["filename"]: out.events}
         return out
 
-    def process_columns(self, columns: dict[str, np.ndarray]) -> dict:
+    def process_columns(self, columns: dict[str, np.ndarray]) -> ChunkOutput:
         """Steps 2-5 on the numpy columns of one chunk."""
         q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules)
         hists = book([v.name for v in self.variations], self.setup.beam_energy)
-        cache: dict = {}
-        steps_cache: dict = {}
+        cache: MaskCache = {}
+        steps_cache: StepsCache = {}
         selections = [self.select(q, v, cache, steps_cache) for v in self.variations]
         process_index = _process_index(q.mc_process)
         # Blinded, events in the signal box are excluded from the analysis at every step
@@ -279,16 +293,15 @@ class InvisibleSearchProcessor(ProcessorABC):
             self.fill_events(hists, v.name, sel, keep, binned)
         self.fill_counts(hists, [v.name for v in self.variations], counts)
         trigger = columns["trigger"]
-        return {
-            "hists": hists,
-            "chunks": 1,
-            "failed_chunks": 0,
-            "events": len(trigger),
-            "physics_events": len(q),
-            "calibration_events": int(np.count_nonzero(trigger & CALIBRATION_BIT)),
-            "nonfinite_events": int(np.count_nonzero(~q.finite)),
-            "has_truth": int("mc_process" in columns),
-        }
+        return ChunkOutput(
+            hists=hists,
+            chunks=1,
+            events=len(trigger),
+            physics_events=len(q),
+            calibration_events=int(np.count_nonzero(trigger & CALIBRATION_BIT)),
+            nonfinite_events=int(np.count_nonzero(~q.finite)),
+            has_truth="mc_process" in columns,
+        )
 
-    def postprocess(self, accumulator):
+    def postprocess(self, accumulator: ChunkOutput) -> ChunkOutput:
         return accumulator

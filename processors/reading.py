@@ -16,16 +16,18 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
+from typing import Any
 
 import awkward as ak
 import cramjam
 import numpy as np
 import uproot
 
+from processors.errors import InputError
 from processors.schema import BY_NAME
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError, ValueError):
     """A column of a chunk that departs from ``shared/SCHEMA.md``."""
 
 
@@ -49,10 +51,10 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def read_column(events, name: str) -> np.ndarray:
+def read_column(events: Any, name: str) -> np.ndarray:
     """Branch ``name`` of a chunk as a numpy array (this is where I/O happens), checked
     against the schema: dtype and per-event shape."""
-    values = ak.to_numpy(events[name])
+    values: np.ndarray = ak.to_numpy(events[name])
     branch = BY_NAME[name]
     dtype = values.dtype.newbyteorder("=")
     if dtype != branch.dtype or values.shape[1:] != branch.shape:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from coffea.processor import ProcessorABC
@@ -24,6 +25,7 @@ from coffea.processor import ProcessorABC
 from processors.chunk_memory import release_previous_chunk
 from processors.errors import ProcessingError
 from processors.kernels import NEIGHBOURS, shower_shape
+from processors.output import ChunkFailure, ReferenceSums, chunk_key
 from processors.reading import READ_ERRORS, describe, read_column
 from processors.schema import CALIBRATION_BIT
 
@@ -57,7 +59,7 @@ class ShowerReference:
             )
         mean = s1 / n
         var = np.maximum(s2 / n - mean**2, 0.0) * n / (n - 1)
-        return cls(tuple(int(c) for c in central_cell), tuple(map(float, mean)),
+        return cls((int(central_cell[0]), int(central_cell[1])), tuple(map(float, mean)),
                    tuple(map(float, np.sqrt(var))), int(n), sources)
 
     @property
@@ -68,7 +70,7 @@ class ShowerReference:
     def sigma_array(self) -> np.ndarray:
         return np.asarray(self.sigma, dtype=np.float64)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         x0, y0 = self.central_cell
         return {
             "central_cell": list(self.central_cell),
@@ -82,7 +84,7 @@ class ShowerReference:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> ShowerReference:
+    def from_json(cls, data: dict[str, Any]) -> ShowerReference:
         return cls(tuple(data["central_cell"]), tuple(data["mean"]), tuple(data["sigma"]),
                    int(data["n_events"]), tuple(data.get("chunks", ())))
 
@@ -94,37 +96,28 @@ class ShowerReference:
         return cls.from_json(json.loads(path.read_text()))
 
 
-def chunk_key(metadata: dict) -> str:
-    """A stable name of a chunk: file and entry range."""
-    return f"{metadata['filename']}:{metadata['entrystart']}-{metadata['entrystop']}"
-
-
 class ShowerReferenceProcessor(ProcessorABC):
     """First pass: per-chunk sums of the tower fractions of calibration electrons.
 
-    The output keeps one entry per chunk (not a running sum), so that the client
-    adds them in a fixed order and the reference is bit-identical whatever the
-    number of workers. A chunk whose file cannot be read is listed under
-    ``reference_failed`` (file, entry range, reason); any other exception is raised.
+    The output (:class:`~processors.output.ReferenceSums`) keeps one entry per chunk.
+    A chunk whose file cannot be read is listed in its ``failed`` (file, entry range,
+    reason); any other exception is raised.
     """
 
     def __init__(self, beam_energy: float, ecal_scale: float, central_cell: tuple[int, int]):
         self.beam_energy = beam_energy
         self.ecal_scale = ecal_scale
-        self.central_cell = tuple(central_cell)
+        self.central_cell: tuple[int, int] = (int(central_cell[0]), int(central_cell[1]))
 
-    def process(self, events) -> dict:
+    def process(self, events: Any) -> ReferenceSums:
         release_previous_chunk()
         meta = events.metadata
-        key = chunk_key(meta)
         try:
             trigger = read_column(events, "trigger")
             calib = np.flatnonzero(trigger & CALIBRATION_BIT)
             ecal = read_column(events, "ecal") if calib.size else np.empty((0, 2, 6, 6), np.float32)
         except READ_ERRORS as err:  # unreadable chunk: reported; anything else is a bug
-            return {"reference_failed": [{
-                "file": meta["filename"], "entrystart": int(meta["entrystart"]),
-                "entrystop": int(meta["entrystop"]), "reason": describe(err)}]}
+            return ReferenceSums(failed=[ChunkFailure.of(meta, describe(err))])
         total, hottest, fractions = shower_shape(ecal, calib, self.central_cell)
         x, y = self.central_cell
         e = total * self.ecal_scale
@@ -133,15 +126,15 @@ class ShowerReferenceProcessor(ProcessorABC):
               & (e > lo * self.beam_energy) & (e < hi * self.beam_energy))
         f = fractions[ok]
         sums = np.concatenate([[float(ok.sum())], f.sum(axis=0), (f * f).sum(axis=0)])
-        return {"reference_sums": {key: sums}}
+        return ReferenceSums(sums={chunk_key(meta): sums})
 
-    def postprocess(self, accumulator):
+    def postprocess(self, accumulator: ReferenceSums) -> ReferenceSums:
         return accumulator
 
 
-def reference_from_output(output: dict, central_cell: tuple[int, int]) -> ShowerReference:
+def reference_from_output(output: ReferenceSums, central_cell: tuple[int, int]) -> ShowerReference:
     """Add the per-chunk sums in chunk order and build the reference."""
-    sums = output.get("reference_sums", {})
+    sums = output.sums
     keys = sorted(sums)
     total = np.zeros(19)
     for k in keys:

@@ -51,7 +51,7 @@ def test_clean_electrons_pass_the_chain(sample):
     electrons = {k: v[calib] for k, v in cols.items()}
     electrons["trigger"] = np.full(calib.sum(), PHYSICS_BIT, np.uint8)
     proc = InvisibleSearchProcessor(PeriodSetup("2022", 100.0), reference, [nominal(Thresholds())], blinded=False)
-    cutflow = proc.process_columns(electrons)["hists"]["cutflow"][{"variation": "nominal"}].values()
+    cutflow = proc.process_columns(electrons).hists["cutflow"][{"variation": "nominal"}].values()
     assert cutflow[0] == calib.sum() > 10_000
     assert cutflow[-1] / cutflow[0] >= 0.90
 
@@ -60,7 +60,7 @@ def test_beam_hadrons_are_suppressed_by_the_srd_tag_at_the_simulated_level(sampl
     period, cols = sample
     reference = reference_from(cols, period)
     proc = InvisibleSearchProcessor(PeriodSetup("2022", 100.0), reference, [nominal(Thresholds())], blinded=False)
-    h = proc.process_columns(cols)["hists"]["cutflow_by_process"][{"variation": "nominal", "process": 3}].values()
+    h = proc.process_columns(cols).hists["cutflow_by_process"][{"variation": "nominal", "process": 3}].values()
     steps = ["physics_trigger", "finite_energies", "in_time", "momentum", "angle", "srd_tag"]
     before, after = h[steps.index("angle")], h[steps.index("srd_tag")]
     p_tag = tag_probability("hadron", period.beam.energy, DetectorModel().srd)
@@ -70,6 +70,6 @@ def test_beam_hadrons_are_suppressed_by_the_srd_tag_at_the_simulated_level(sampl
     assert after <= stats.poisson.ppf(0.999, before * p_tag)
     # ...while beam electrons keep their tag (the seeds: SRD efficiency > 95 %).
     for code in (0,):
-        by_process = proc.process_columns(cols)["hists"]["cutflow_by_process"]
+        by_process = proc.process_columns(cols).hists["cutflow_by_process"]
         e = by_process[{"variation": "nominal", "process": code}].values()
         assert e[steps.index("srd_tag")] / e[steps.index("angle")] > 0.95

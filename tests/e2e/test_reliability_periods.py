@@ -463,13 +463,14 @@ def _assert_failed_chunk(path: Path, reference, events_of_chunk, start: int,
     from processors.reference import ShowerReferenceProcessor
 
     out = ShowerReferenceProcessor(100.0, 1.0, (3, 3)).process(events_of_chunk())
-    (ref,) = out["reference_failed"]
-    assert (ref["file"], ref["entrystart"], ref["entrystop"]) == (str(path), start, stop)
+    (ref,) = out.failed
+    assert (ref.file, ref.entrystart, ref.entrystop) == (str(path), start, stop)
+    assert not out.sums
     out = _search(reference).process(events_of_chunk())
-    assert out["failed_chunks"] == 1 and "hists" not in out
-    (main,) = out["failed"]
-    assert (main["file"], main["entrystart"], main["entrystop"]) == (str(path), start, stop)
-    return [ref["reason"], main["reason"]]
+    assert out.failed_chunks == 1 and out.hists is None
+    (main,) = out.failed
+    assert (main.file, main.entrystart, main.entrystop) == (str(path), start, stop)
+    return [ref.reason, main.reason]
 
 
 #: Damage that no reader can notice, left out: uncompressed payload and header bytes are
@@ -486,7 +487,7 @@ def test_a_damaged_basket_is_a_failed_chunk_in_both_passes(intact, tmp_path, com
     reasons = _assert_failed_chunk(path, reference, lambda: _events(path, 200, 300), 200, 300)
     assert all(r.split(":")[0] in READ_ERROR_NAMES for r in reasons), reasons
     # the other chunks are read in full
-    assert _search(reference).process(_events(path, 300, 400))["events"] == 100
+    assert _search(reference).process(_events(path, 300, 400)).events == 100
 
 
 READ_ERROR_NAMES = {"DecompressionError", "error", "ValueError", "DeserializationError",

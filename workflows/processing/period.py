@@ -40,8 +40,10 @@ import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from processors.errors import InputError, OutputError, ProcessingError
+from processors.output import ChunkFailure, ChunkOutput, ReferenceSums
 from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
@@ -177,12 +179,13 @@ class _ResumableCheckpointer:
         class Checkpointer(SimpleCheckpointer):
             def load(self, metadata, processor_instance):
                 out = super().load(metadata, processor_instance)
-                if out is not None and isinstance(out.get("out"), dict):
-                    out["out"]["resumed_chunks"] = 1
+                if out is not None and isinstance(out.get("out"), ChunkOutput):
+                    out["out"].resumed_chunks = 1
                 return out
 
             def save(self, output, metadata, processor_instance):
-                if output.get("out", {}).get("failed"):
+                chunk = output.get("out")
+                if not isinstance(chunk, ChunkOutput) or chunk.failed:
                     return None
                 path = Path(self.filepath(metadata, processor_instance))
                 tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
@@ -283,9 +286,12 @@ class ReferencePass:
     """What the first pass read: the per-chunk sums of the calibration electrons, and the
     chunks it could not read (file, entrystart, entrystop, reason)."""
 
-    output: dict
-    failed: list[dict]
+    output: ReferenceSums
     central_cell: tuple[int, int]
+
+    @property
+    def failed(self) -> list[ChunkFailure]:
+        return self.output.failed
 
     def reference(self) -> ShowerReference:
         """The reference (raises :class:`ReferenceUnavailable` with too few electrons)."""
@@ -308,21 +314,17 @@ def derive_reference(period: Period, chunks: list, client,
                                     period.cuts.ecal_central_cell)
     runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
     order = _spread_order(len(chunks))
-    merged: dict = {"reference_sums": {}}
-    failed: list[dict] = []
+    merged = ReferenceSums()
     batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
     done = 0
     while done < len(order):
         picked = [chunks[i] for i in order[done:done + batch]]
         done += len(picked)
-        out = runner(picked, proc, treename=TREE_NAME)
-        merged["reference_sums"].update(out.get("reference_sums", {}))
-        failed += out.get("reference_failed", [])
-        n = sum(v[0] for v in merged["reference_sums"].values())
-        if n >= period.reference_events:
+        merged += runner(picked, proc, treename=TREE_NAME) or ReferenceSums()
+        if merged.electrons >= period.reference_events:
             break
         batch *= 2
-    return ReferencePass(merged, failed, period.cuts.ecal_central_cell)
+    return ReferencePass(merged, period.cuts.ecal_central_cell)
 
 
 def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
@@ -350,17 +352,16 @@ def without_duplicates(chunks: list, skip: dict) -> list:
     return out
 
 
-def _failed_entries(checks: list[FileCheck], chunk_failures: list[dict],
-                    reference_failures: Sequence[dict] = ()) -> list[dict]:
+def _failed_entries(checks: list[FileCheck], chunk_failures: Sequence[ChunkFailure],
+                    reference_failures: Sequence[ChunkFailure] = ()) -> list[Failure]:
     """Bad files, then chunks the shower reference pass could not read (``"pass":
     "reference"``), then chunks the main pass could not read."""
-    failed = [{"file": c.path, "reason": c.reason} for c in checks if not c.ok]
-    for f in sorted(reference_failures, key=lambda f: (f["file"], f["entrystart"])):
-        failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
-                       "reason": f["reason"], "pass": "reference"})
-    for f in sorted(chunk_failures, key=lambda f: (f["file"], f["entrystart"])):
-        failed.append({"file": f["file"], "entries": [f["entrystart"], f["entrystop"]],
-                       "reason": f["reason"]})
+    failed = [Failure(file=c.path, reason=c.reason) for c in checks if not c.ok]
+    for f in sorted(reference_failures, key=lambda f: f.order):
+        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason,
+                              stage="reference"))
+    for f in sorted(chunk_failures, key=lambda f: f.order):
+        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason))
     return failed
 
 
@@ -466,16 +467,16 @@ class _Attempt:
     n_chunks: int | None = None
     reference: ShowerReference | None = None
     #: what ``shower_reference.json`` will hold (its ``key`` None: never to be reused)
-    reference_json: dict | None = None
-    reference_failed: list[dict] = field(default_factory=list)
-    out: dict = field(default_factory=dict)
+    reference_json: dict[str, Any] | None = None
+    reference_failed: list[ChunkFailure] = field(default_factory=list)
+    out: ChunkOutput = field(default_factory=ChunkOutput)
 
-    def failed(self) -> list[dict]:
-        return _failed_entries(self.checks, self.out.get("failed", []), self.reference_failed)
+    def failed(self) -> list[Failure]:
+        return _failed_entries(self.checks, self.out.failed, self.reference_failed)
 
     @property
     def failed_chunks(self) -> int:
-        return int(self.out.get("failed_chunks", 0)) + len(self.reference_failed)
+        return self.out.failed_chunks + len(self.reference_failed)
 
 
 @dataclass
@@ -559,12 +560,12 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     seconds = time.perf_counter() - start
     summary = _summary(period, options, variations, reference, out, attempt.checks,
                        attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
-    summary = _write_outputs(outdir, out["hists"], record, summary, attempt.reference_json)
+    summary = _write_outputs(outdir, out.hists, record, summary, attempt.reference_json)
     kept.discard()
     if summary.complete:
         shutil.rmtree(outdir / CHECKPOINTS, ignore_errors=True)
     return PeriodRun(
-        period.name, "processed", events=int(out.get("events", 0)), chunks=n_chunks,
+        period.name, "processed", events=out.events, chunks=n_chunks,
         failed_chunks=attempt.failed_chunks, failed_files=len(summary.failed_files),
         seconds=seconds, complete=summary.complete, summary=summary,
     )
@@ -628,8 +629,8 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
         log.info("%s: resuming an unfinished run (%d of %d chunks checkpointed)",
                  period.name, stored_chunks, len(chunks))
     runner = _runner(client, options, metadata, period.name, checkpointer=_ResumableCheckpointer(ckpt_dir))
-    attempt.out = out = runner(chunks, proc, treename=TREE_NAME)
-    if "hists" not in out:  # neither processed nor loaded from a checkpoint
+    attempt.out = out = runner(chunks, proc, treename=TREE_NAME) or ChunkOutput()
+    if out.hists is None:  # neither processed nor loaded from a checkpoint
         raise ProcessingError(f"no chunk could be read: all {len(chunks)} chunks failed "
                               "(see 'failed')")
     return out, reference, len(chunks)
@@ -650,7 +651,7 @@ def _failed_period(period: Period, options: ProcessOptions, variations: list[Var
     summary = summary.model_copy(update={"complete": False, "status": "failed", "reason": reason,
                                          "previous": PREVIOUS if kept is not None else None})
     summary = _write_outputs(outdir, None, record, summary)
-    return PeriodRun(period.name, "failed", events=int(attempt.out.get("events", 0)),
+    return PeriodRun(period.name, "failed", events=attempt.out.events,
                      chunks=attempt.n_chunks or 0, failed_chunks=attempt.failed_chunks,
                      failed_files=len(summary.failed_files), seconds=seconds,
                      complete=False, message=reason, summary=summary)
@@ -709,12 +710,12 @@ def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: Peri
 
 
 def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
-             reference: ShowerReference | None, out: dict, checks: list[FileCheck],
-             failed: list[dict], empty: list[str], n_chunks: int | None, seconds: float,
+             reference: ShowerReference | None, out: ChunkOutput, checks: list[FileCheck],
+             failed: list[Failure], empty: list[str], n_chunks: int | None, seconds: float,
              duplicates: Duplicates | None = None) -> PeriodSummary:
     """The typed summary of a period from the merged output of its main pass."""
     blinded = not options.unblind
-    hists = out.get("hists")
+    hists = out.hists
     names = [v.name for v in variations]
     duplicates = duplicates or Duplicates()
     entries = {c.path: c.entries for c in checks if c.ok}
@@ -727,9 +728,9 @@ def _summary(period: Period, options: ProcessOptions, variations: list[Variation
         cutflow=cutflow(hists["cutflow"]) if hists else [],
         regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
         cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
-                            if hists and out.get("has_truth") else None),
+                            if hists and out.has_truth else None),
         variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
-        failed=[Failure.model_validate(f) for f in failed],
+        failed=failed,
         empty_files=empty,
         duplicates=DuplicateReport.model_validate(duplicates.report(entries)),
         files=FileCounts(
@@ -739,13 +740,13 @@ def _summary(period: Period, options: ProcessOptions, variations: list[Variation
             entries=entries,
         ),
         events=EventCounts(
-            read=int(out.get("events", 0)),
-            physics_trigger=int(out.get("physics_events", 0)),
-            calibration_trigger=int(out.get("calibration_events", 0)),
-            nonfinite_energies=int(out.get("nonfinite_events", 0)),
+            read=out.events,
+            physics_trigger=out.physics_events,
+            calibration_trigger=out.calibration_events,
+            nonfinite_energies=out.nonfinite_events,
         ),
-        chunks=ChunkCounts(total=n_chunks or 0, failed=int(out.get("failed_chunks", 0)),
-                           resumed=int(out.get("resumed_chunks", 0))),
+        chunks=ChunkCounts(total=n_chunks or 0, failed=out.failed_chunks,
+                           resumed=out.resumed_chunks),
         thresholds=period.cuts,
         calibration=period.calibration,
         shower_reference=reference_note(period, reference) if reference is not None else None,

@@ -43,7 +43,7 @@ def run(reference, variations, events, blinded=False):
 
 
 def region_counts(out, variation):
-    h = out["hists"]["regions"][{"variation": variation}]
+    h = out.hists["regions"][{"variation": variation}]
     return {r: h[r].value for r in ("A", "C", "box")}
 
 
@@ -74,9 +74,9 @@ def test_all_variations_together_equal_each_alone(reference, periods, default_se
     together = run(reference, variations, events)
     for v in variations[1:]:
         alone = run(reference, [variations[0], v], events)
-        for name, h in alone["hists"].items():
-            assert h[{"variation": v.name}] == together["hists"][name][{"variation": v.name}], (v.name, name)
-            assert h[{"variation": "nominal"}] == together["hists"][name][{"variation": "nominal"}]
+        for name, h in alone.hists.items():
+            assert h[{"variation": v.name}] == together.hists[name][{"variation": v.name}], (v.name, name)
+            assert h[{"variation": "nominal"}] == together.hists[name][{"variation": "nominal"}]
 
 
 def test_blinding_holds_for_every_variation(reference, periods, default_set):
@@ -86,15 +86,15 @@ def test_blinding_holds_for_every_variation(reference, periods, default_set):
     out = run(reference, variations, events, blinded=True)
     for v in variations:
         t = v.thresholds
-        plane = out["hists"]["plane"][{"variation": v.name}]
+        plane = out.hists["plane"][{"variation": v.name}]
         e_ecal = plane.axes["e_ecal"].edges
         e_hcal = plane.axes["e_hcal"].edges
         # No bin that lies inside this variation's box or the nominal box holds anything.
         for box_e, box_h in ((t.box_ecal_max, t.box_hcal_max), (50.0, 1.0)):
             inside = (e_ecal[1:, None] <= box_e) & (e_hcal[None, 1:] <= box_h)
             assert plane.values()[inside].sum() == 0, v.name
-        assert out["hists"]["regions"][{"variation": v.name}]["box"].value == 0
-        assert out["hists"]["cutflow_by_process"][{"variation": v.name}].values()[-1].sum() \
+        assert out.hists["regions"][{"variation": v.name}]["box"].value == 0
+        assert out.hists["cutflow_by_process"][{"variation": v.name}].values()[-1].sum() \
             == plane.sum().value
 
 
@@ -102,8 +102,8 @@ def test_adding_variations_leaves_the_nominal_unchanged(reference, periods, defa
     events = [electron(e, hcal=hcal_deposit(h)) for e, h in ((49.7, 0.2), (50.5, 0.1), (30, 1.5), (30, 0.7))]
     alone = run(reference, [nominal(periods[0].cuts)], events, blinded=True)
     together = run(reference, default_set.for_period(periods[0]), events, blinded=True)
-    for name, h in alone["hists"].items():
-        assert h[{"variation": "nominal"}] == together["hists"][name][{"variation": "nominal"}]
+    for name, h in alone.hists.items():
+        assert h[{"variation": "nominal"}] == together.hists[name][{"variation": "nominal"}]
 
 
 def test_period_restricted_variation_is_nominal_elsewhere(tmp_path, periods):
