@@ -186,7 +186,7 @@ class Problem:
         return init, bounds, list(self.fixed)
 
 
-def load_workspace(source: str | Path | dict | pyhf.Workspace) -> pyhf.Workspace:
+def load_workspace(source: str | Path | dict[str, Any] | pyhf.Workspace) -> pyhf.Workspace:
     """A pyhf Workspace from a JSON file, a spec dict or a Workspace."""
     if isinstance(source, pyhf.Workspace):
         return source
@@ -198,7 +198,7 @@ def load_workspace(source: str | Path | dict | pyhf.Workspace) -> pyhf.Workspace
     return pyhf.Workspace(source)
 
 
-def _check_poi_declared(spec: dict) -> None:
+def _check_poi_declared(spec: dict[str, Any]) -> None:
     measurements = spec.get("measurements") or []
     if not measurements:
         raise NoPOIError("the workspace has no measurement, hence no POI "
@@ -210,11 +210,11 @@ def _check_poi_declared(spec: dict) -> None:
 
 
 def make_problem(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     data: Sequence[float] | np.ndarray | None = None,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
 ) -> Problem:
     """Model, data and fit configuration; the first measurement of a workspace is used.
@@ -975,7 +975,7 @@ def make_calculator(problem: Problem, method: str, *, ntoys: int = DEFAULT_NTOYS
 
 
 def cls_scan(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     mus: Sequence[float],
     data: Sequence[float] | np.ndarray | None = None,
     method: str = "asymptotic",
@@ -984,7 +984,7 @@ def cls_scan(
     seed: int = 0,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Scan:
@@ -1000,7 +1000,7 @@ def cls_scan(
 
 
 def upper_limit(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     data: Sequence[float] | np.ndarray | None = None,
     cl: float = 0.9,
     method: str = "auto",
@@ -1010,7 +1010,7 @@ def upper_limit(
     seed: int | None = 0,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
     batch_size: int = DEFAULT_BATCH_SIZE,
     npoints: int = 8,
