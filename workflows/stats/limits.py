@@ -444,14 +444,15 @@ def asymptotic_cls(problem: Problem, mu: float) -> np.ndarray:
 
 def _count_floor(n: np.ndarray) -> np.ndarray:
     """Largest integer count <= n (n may be a non-integer expectation, e.g. blinded data)."""
-    return np.floor(n + 1e-12 * np.maximum(1.0, n))
+    floor: np.ndarray = np.floor(n + 1e-12 * np.maximum(1.0, n))
+    return floor
 
 
 def _log_poisson_cdf(k: np.ndarray, rate: float) -> np.ndarray:
     """log P(N <= k | rate); in the far lower tail (CDF < 1e-250) a log-sum of the last pmf terms."""
     k = np.atleast_1d(np.asarray(k, dtype=float))
     with np.errstate(divide="ignore"):
-        out = np.log(stats.poisson.cdf(k, rate))
+        out: np.ndarray = np.log(stats.poisson.cdf(k, rate))
     for i in np.nonzero(out < -575.0)[0]:  # exp(-575) ~ 1e-250
         # pmf(j - 1) / pmf(j) = j / rate < 1 here: 10^4 terms below k carry the sum
         terms = np.arange(max(0.0, k[i] - 1e4), k[i] + 1.0)
@@ -553,7 +554,8 @@ def sample_toys(model: pyhf.Model, pars: Sequence[float], ntoys: int, seed: int)
             np.random.set_state(state)
 
 
-def toy_teststats(job: ToyJob, datasets: np.ndarray, mus: Sequence[float]) -> np.ndarray:
+def toy_teststats(job: ToyJob, datasets: np.ndarray,
+                  mus: Sequence[float] | np.ndarray) -> np.ndarray:
     """qtilde (as pyhf.infer.test_statistics.qmu_tilde) for each dataset and mu.
 
     Identical datasets are fitted once; one unconditional fit per dataset serves all
@@ -612,7 +614,8 @@ def _tail_fraction(samples: np.ndarray, values: np.ndarray) -> np.ndarray:
     ordered = np.sort(samples)
     values = np.asarray(values, dtype=float)
     cut = values - Q_TIE * (1.0 + np.abs(values))
-    return (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
+    fraction: np.ndarray = (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
+    return fraction
 
 
 def toy_cls_parts(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> tuple[float, np.ndarray]:
@@ -744,7 +747,8 @@ def _toy_upper_limits(mus: np.ndarray, cls: np.ndarray, alpha: float) -> np.ndar
 def _toy_band(table: _ToyTable, alpha: float) -> np.ndarray:
     """Percentiles (inverted CDF: actual toy limits) of the background-only toys' limits."""
     limits = _toy_upper_limits(table.mus, table.toys, alpha)
-    return np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
+    band: np.ndarray = np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
+    return band
 
 
 def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
@@ -827,7 +831,7 @@ class Calculator(Protocol):
         ...
 
 
-def _scan(mus: Sequence[float], table: np.ndarray) -> Scan:
+def _scan(mus: Sequence[float] | np.ndarray, table: np.ndarray) -> Scan:
     return Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
                 tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
 
