@@ -687,12 +687,14 @@ class _ToyRunner:
         self.gen_b = mle.fixed_poi_fit(0.0, problem.data, problem.model, init, bounds,
                                        fixed).tolist()
 
-    def _map(self, func: Callable, job: Any, *iterables: Sequence) -> list:
+    def _map(self, func: Callable[..., np.ndarray], job: Any,
+             *iterables: Sequence[Any]) -> list[np.ndarray]:
         """func(job, *args) for each args: locally, or as Dask tasks (job: a scattered future)."""
         if self.client is None:
             return [func(job, *args) for args in zip(*iterables)]
         futures = self.client.map(func, [job] * len(iterables[0]), *iterables, pure=False)
-        return self.client.gather(futures)
+        results: list[np.ndarray] = self.client.gather(futures)
+        return results
 
     def evaluate(self, mus: np.ndarray) -> _ToyTable:
         """Toy CLs at each of ``mus``."""
