@@ -73,10 +73,10 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pyhf
@@ -88,6 +88,7 @@ from processors.errors import InputError, StatisticsError
 METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
+_Band = tuple[float, float, float, float, float]  # one value per BAND_SIGMAS
 LOW_COUNT_THRESHOLD = 15.0
 UNIT_PARAMETER = "_poi_unit"
 Q_TIE = 1e-5  # toy test statistics within Q_TIE * (1 + q) are equal (fits: ~1e-6)
@@ -778,7 +779,7 @@ def _extension(mus: np.ndarray, low: bool, high: bool) -> np.ndarray:
 
 def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed: int,
                 batch_size: int, client: Any, npoints: int,
-                max_rounds: int = 4) -> tuple[float, tuple[float, ...] | None, Scan, int]:
+                max_rounds: int = 4) -> tuple[float, _Band | None, Scan, int]:
     """Observed limit (toy CLs of the data), band (toy limits' percentiles), scan, failed fits."""
     runner = _ToyRunner(problem, ntoys, seed, batch_size, client)
     table = runner.evaluate(_toy_grid(problem, alpha, _curves(expected), npoints))
@@ -798,7 +799,7 @@ def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed
     if band is not None and not np.all(np.isfinite(band)):
         k = int(np.argmax(~np.isfinite(band)))
         raise LimitError(f"the toy limits at {BAND_SIGMAS[k]:+d} sigma are not {span}")
-    expected_band = tuple(map(float, band)) if band is not None else None
+    expected_band = _as_band(map(float, band)) if band is not None else None
     return observed, expected_band, _scan(table.mus, table.rows()), runner.failed
 
 
@@ -842,8 +843,13 @@ def _curves(expected: bool) -> list[int]:
     return [0, 1, 2, 3, 4, 5] if expected else [0]
 
 
-def _band(roots: dict[int, float], expected: bool) -> tuple[float, ...] | None:
-    return tuple(roots[c] for c in range(1, 6)) if expected else None
+def _as_band(values: Iterable[float]) -> _Band:
+    """``tuple(values)``, typed as the band: ``values`` are one per ``BAND_SIGMAS`` (five)."""
+    return cast(_Band, tuple(values))
+
+
+def _band(roots: dict[int, float], expected: bool) -> _Band | None:
+    return _as_band(roots[c] for c in range(1, 6)) if expected else None
 
 
 class AsymptoticCalculator:
@@ -925,7 +931,7 @@ class ExactCalculator:
     def limits(self, alpha: float, expected: bool) -> Limits:
         counts = [self.n_obs, *(self.band_counts if expected else ())]
         limit_of = {n: self._limit(n, alpha) for n in dict.fromkeys(counts)}
-        band = tuple(limit_of[n] for n in self.band_counts) if expected else None
+        band = _as_band(limit_of[n] for n in self.band_counts) if expected else None
         mus = sorted(self._evaluated | set(band or ()))
         return Limits(limit_of[self.n_obs], band, _scan(mus, self.cls(np.array(mus))))
 
@@ -1044,7 +1050,7 @@ def upper_limit(
                                  batch_size=batch_size, npoints=npoints, rtol=rtol)
     limits = calculator.limits(1.0 - cl, expected)
     unit = problem.unit
-    band = tuple(unit * e for e in limits.expected) if limits.expected is not None else None
+    band = _as_band(unit * e for e in limits.expected) if limits.expected is not None else None
     scan = limits.scan
     scan = Scan(tuple(unit * m for m in scan.mu), scan.cls_observed, scan.cls_expected)
     notes = [*problem.notes, *limits.notes]
