@@ -950,7 +950,11 @@ class ToyCalculator:
             raise ValueError(f"ntoys must be >= 10, got {ntoys}")
         self.problem, self.ntoys, self.npoints = problem, ntoys, npoints
         self.batch_size, self.client = batch_size, client
-        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        if seed is None:
+            entropy = np.random.SeedSequence().entropy
+            assert isinstance(entropy, int)  # drawn (an int) when SeedSequence is given none
+            seed = entropy % 2**63
+        self.seed = int(seed)
 
     def _runner(self) -> _ToyRunner:
         return _ToyRunner(self.problem, self.ntoys, self.seed, self.batch_size, self.client)
