@@ -28,6 +28,7 @@ from workflows.stats.background import SidebandEstimate, estimate_box_background
 if TYPE_CHECKING:
     from workflows.stats.exclusion import Exclusion
     from workflows.stats.limits import LimitResult
+    from workflows.stats.model import PeriodInputs
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class PeriodBackground:
     def syst_error(self) -> float:
         return math.hypot(*(e.syst_error for e in self.estimates.values()))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "period": self.period, "eot": self.eot, "blinded": self.blinded,
             "box_observed": self.box_observed, "A": self.a_observed, "C": self.c_observed,
@@ -90,7 +91,7 @@ def period_background(result: PeriodResult, plots: Path | None = None) -> Period
     return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates)
 
 
-def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list:
+def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list[PeriodInputs]:
     """One :class:`workflows.stats.model.PeriodInputs` per period."""
     from workflows.stats.model import PeriodInputs
 
@@ -186,7 +187,7 @@ def fit_results(
     unblind: bool = False,
     cl: float = 0.9,
     method: str = "auto",
-    client=None,
+    client: Any = None,
     ntoys: int = 500,
     efficiency: Path | None = None,
     model: str = "merged",
