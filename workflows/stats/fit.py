@@ -233,7 +233,12 @@ def fit_results(
     # Limit on the number of signal events: the simplified (merged) counting model.
     background = sum(b.background for b in backgrounds)
     background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
-    observed = None if not unblind else sum(int(b.box_observed) for b in backgrounds)
+    observed: int | None = None
+    if unblind:
+        observed = 0
+        for b in backgrounds:
+            assert b.box_observed is not None  # unblinded: the box was counted (Regions.box)
+            observed += int(b.box_observed)
     n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
