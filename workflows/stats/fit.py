@@ -28,6 +28,7 @@ from workflows.stats.background import SidebandEstimate, estimate_box_background
 if TYPE_CHECKING:
     from workflows.stats.exclusion import Exclusion
     from workflows.stats.limits import LimitResult
+    from workflows.stats.model import PeriodInputs
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class PeriodBackground:
     def syst_error(self) -> float:
         return math.hypot(*(e.syst_error for e in self.estimates.values()))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "period": self.period, "eot": self.eot, "blinded": self.blinded,
             "box_observed": self.box_observed, "A": self.a_observed, "C": self.c_observed,
@@ -90,7 +91,7 @@ def period_background(result: PeriodResult, plots: Path | None = None) -> Period
     return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates)
 
 
-def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list:
+def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list[PeriodInputs]:
     """One :class:`workflows.stats.model.PeriodInputs` per period."""
     from workflows.stats.model import PeriodInputs
 
@@ -186,7 +187,7 @@ def fit_results(
     unblind: bool = False,
     cl: float = 0.9,
     method: str = "auto",
-    client=None,
+    client: Any = None,
     ntoys: int = 500,
     efficiency: Path | None = None,
     model: str = "merged",
@@ -232,7 +233,12 @@ def fit_results(
     # Limit on the number of signal events: the simplified (merged) counting model.
     background = sum(b.background for b in backgrounds)
     background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
-    observed = None if not unblind else sum(int(b.box_observed) for b in backgrounds)
+    observed: int | None = None
+    if unblind:
+        observed = 0
+        for b in backgrounds:
+            assert b.box_observed is not None  # unblinded: the box was counted (Regions.box)
+            observed += int(b.box_observed)
     n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,

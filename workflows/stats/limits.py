@@ -73,10 +73,10 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pyhf
@@ -88,6 +88,7 @@ from processors.errors import InputError, StatisticsError
 METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
+_Band = tuple[float, float, float, float, float]  # one value per BAND_SIGMAS
 LOW_COUNT_THRESHOLD = 15.0
 UNIT_PARAMETER = "_poi_unit"
 Q_TIE = 1e-5  # toy test statistics within Q_TIE * (1 + q) are equal (fits: ~1e-6)
@@ -186,7 +187,7 @@ class Problem:
         return init, bounds, list(self.fixed)
 
 
-def load_workspace(source: str | Path | dict | pyhf.Workspace) -> pyhf.Workspace:
+def load_workspace(source: str | Path | dict[str, Any] | pyhf.Workspace) -> pyhf.Workspace:
     """A pyhf Workspace from a JSON file, a spec dict or a Workspace."""
     if isinstance(source, pyhf.Workspace):
         return source
@@ -198,7 +199,7 @@ def load_workspace(source: str | Path | dict | pyhf.Workspace) -> pyhf.Workspace
     return pyhf.Workspace(source)
 
 
-def _check_poi_declared(spec: dict) -> None:
+def _check_poi_declared(spec: dict[str, Any]) -> None:
     measurements = spec.get("measurements") or []
     if not measurements:
         raise NoPOIError("the workspace has no measurement, hence no POI "
@@ -210,11 +211,11 @@ def _check_poi_declared(spec: dict) -> None:
 
 
 def make_problem(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     data: Sequence[float] | np.ndarray | None = None,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
 ) -> Problem:
     """Model, data and fit configuration; the first measurement of a workspace is used.
@@ -444,14 +445,15 @@ def asymptotic_cls(problem: Problem, mu: float) -> np.ndarray:
 
 def _count_floor(n: np.ndarray) -> np.ndarray:
     """Largest integer count <= n (n may be a non-integer expectation, e.g. blinded data)."""
-    return np.floor(n + 1e-12 * np.maximum(1.0, n))
+    floor: np.ndarray = np.floor(n + 1e-12 * np.maximum(1.0, n))
+    return floor
 
 
 def _log_poisson_cdf(k: np.ndarray, rate: float) -> np.ndarray:
     """log P(N <= k | rate); in the far lower tail (CDF < 1e-250) a log-sum of the last pmf terms."""
     k = np.atleast_1d(np.asarray(k, dtype=float))
     with np.errstate(divide="ignore"):
-        out = np.log(stats.poisson.cdf(k, rate))
+        out: np.ndarray = np.log(stats.poisson.cdf(k, rate))
     for i in np.nonzero(out < -575.0)[0]:  # exp(-575) ~ 1e-250
         # pmf(j - 1) / pmf(j) = j / rate < 1 here: 10^4 terms below k carry the sum
         terms = np.arange(max(0.0, k[i] - 1e4), k[i] + 1.0)
@@ -553,7 +555,8 @@ def sample_toys(model: pyhf.Model, pars: Sequence[float], ntoys: int, seed: int)
             np.random.set_state(state)
 
 
-def toy_teststats(job: ToyJob, datasets: np.ndarray, mus: Sequence[float]) -> np.ndarray:
+def toy_teststats(job: ToyJob, datasets: np.ndarray,
+                  mus: Sequence[float] | np.ndarray) -> np.ndarray:
     """qtilde (as pyhf.infer.test_statistics.qmu_tilde) for each dataset and mu.
 
     Identical datasets are fitted once; one unconditional fit per dataset serves all
@@ -612,7 +615,8 @@ def _tail_fraction(samples: np.ndarray, values: np.ndarray) -> np.ndarray:
     ordered = np.sort(samples)
     values = np.asarray(values, dtype=float)
     cut = values - Q_TIE * (1.0 + np.abs(values))
-    return (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
+    fraction: np.ndarray = (len(ordered) - np.searchsorted(ordered, cut, side="left")) / len(ordered)
+    return fraction
 
 
 def toy_cls_parts(q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> tuple[float, np.ndarray]:
@@ -684,12 +688,14 @@ class _ToyRunner:
         self.gen_b = mle.fixed_poi_fit(0.0, problem.data, problem.model, init, bounds,
                                        fixed).tolist()
 
-    def _map(self, func: Callable, job: Any, *iterables: Sequence) -> list:
+    def _map(self, func: Callable[..., np.ndarray], job: Any,
+             *iterables: Sequence[Any]) -> list[np.ndarray]:
         """func(job, *args) for each args: locally, or as Dask tasks (job: a scattered future)."""
         if self.client is None:
             return [func(job, *args) for args in zip(*iterables)]
         futures = self.client.map(func, [job] * len(iterables[0]), *iterables, pure=False)
-        return self.client.gather(futures)
+        results: list[np.ndarray] = self.client.gather(futures)
+        return results
 
     def evaluate(self, mus: np.ndarray) -> _ToyTable:
         """Toy CLs at each of ``mus``."""
@@ -744,7 +750,8 @@ def _toy_upper_limits(mus: np.ndarray, cls: np.ndarray, alpha: float) -> np.ndar
 def _toy_band(table: _ToyTable, alpha: float) -> np.ndarray:
     """Percentiles (inverted CDF: actual toy limits) of the background-only toys' limits."""
     limits = _toy_upper_limits(table.mus, table.toys, alpha)
-    return np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
+    band: np.ndarray = np.percentile(limits[~np.isnan(limits)], _PERCENTILES, method="inverted_cdf")
+    return band
 
 
 def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
@@ -772,7 +779,7 @@ def _extension(mus: np.ndarray, low: bool, high: bool) -> np.ndarray:
 
 def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed: int,
                 batch_size: int, client: Any, npoints: int,
-                max_rounds: int = 4) -> tuple[float, tuple[float, ...] | None, Scan, int]:
+                max_rounds: int = 4) -> tuple[float, _Band | None, Scan, int]:
     """Observed limit (toy CLs of the data), band (toy limits' percentiles), scan, failed fits."""
     runner = _ToyRunner(problem, ntoys, seed, batch_size, client)
     table = runner.evaluate(_toy_grid(problem, alpha, _curves(expected), npoints))
@@ -792,7 +799,7 @@ def _toy_limits(problem: Problem, alpha: float, expected: bool, ntoys: int, seed
     if band is not None and not np.all(np.isfinite(band)):
         k = int(np.argmax(~np.isfinite(band)))
         raise LimitError(f"the toy limits at {BAND_SIGMAS[k]:+d} sigma are not {span}")
-    expected_band = tuple(map(float, band)) if band is not None else None
+    expected_band = _as_band(map(float, band)) if band is not None else None
     return observed, expected_band, _scan(table.mus, table.rows()), runner.failed
 
 
@@ -827,7 +834,7 @@ class Calculator(Protocol):
         ...
 
 
-def _scan(mus: Sequence[float], table: np.ndarray) -> Scan:
+def _scan(mus: Sequence[float] | np.ndarray, table: np.ndarray) -> Scan:
     return Scan(tuple(map(float, mus)), tuple(map(float, table[:, 0])),
                 tuple(tuple(map(float, table[:, k])) for k in range(1, 6)))
 
@@ -836,8 +843,13 @@ def _curves(expected: bool) -> list[int]:
     return [0, 1, 2, 3, 4, 5] if expected else [0]
 
 
-def _band(roots: dict[int, float], expected: bool) -> tuple[float, ...] | None:
-    return tuple(roots[c] for c in range(1, 6)) if expected else None
+def _as_band(values: Iterable[float]) -> _Band:
+    """``tuple(values)``, typed as the band: ``values`` are one per ``BAND_SIGMAS`` (five)."""
+    return cast(_Band, tuple(values))
+
+
+def _band(roots: dict[int, float], expected: bool) -> _Band | None:
+    return _as_band(roots[c] for c in range(1, 6)) if expected else None
 
 
 class AsymptoticCalculator:
@@ -919,7 +931,7 @@ class ExactCalculator:
     def limits(self, alpha: float, expected: bool) -> Limits:
         counts = [self.n_obs, *(self.band_counts if expected else ())]
         limit_of = {n: self._limit(n, alpha) for n in dict.fromkeys(counts)}
-        band = tuple(limit_of[n] for n in self.band_counts) if expected else None
+        band = _as_band(limit_of[n] for n in self.band_counts) if expected else None
         mus = sorted(self._evaluated | set(band or ()))
         return Limits(limit_of[self.n_obs], band, _scan(mus, self.cls(np.array(mus))))
 
@@ -938,7 +950,11 @@ class ToyCalculator:
             raise ValueError(f"ntoys must be >= 10, got {ntoys}")
         self.problem, self.ntoys, self.npoints = problem, ntoys, npoints
         self.batch_size, self.client = batch_size, client
-        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        if seed is None:
+            entropy = np.random.SeedSequence().entropy
+            assert isinstance(entropy, int)  # drawn (an int) when SeedSequence is given none
+            seed = entropy % 2**63
+        self.seed = int(seed)
 
     def _runner(self) -> _ToyRunner:
         return _ToyRunner(self.problem, self.ntoys, self.seed, self.batch_size, self.client)
@@ -975,7 +991,7 @@ def make_calculator(problem: Problem, method: str, *, ntoys: int = DEFAULT_NTOYS
 
 
 def cls_scan(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     mus: Sequence[float],
     data: Sequence[float] | np.ndarray | None = None,
     method: str = "asymptotic",
@@ -984,7 +1000,7 @@ def cls_scan(
     seed: int = 0,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Scan:
@@ -1000,7 +1016,7 @@ def cls_scan(
 
 
 def upper_limit(
-    workspace_or_model: str | Path | dict | pyhf.Workspace | pyhf.Model,
+    workspace_or_model: str | Path | dict[str, Any] | pyhf.Workspace | pyhf.Model,
     data: Sequence[float] | np.ndarray | None = None,
     cl: float = 0.9,
     method: str = "auto",
@@ -1010,7 +1026,7 @@ def upper_limit(
     seed: int | None = 0,
     *,
     poi_name: str | None = None,
-    modifier_settings: dict | None = None,
+    modifier_settings: dict[str, Any] | None = None,
     test_stat: str = "qtilde",
     batch_size: int = DEFAULT_BATCH_SIZE,
     npoints: int = 8,
@@ -1038,7 +1054,7 @@ def upper_limit(
                                  batch_size=batch_size, npoints=npoints, rtol=rtol)
     limits = calculator.limits(1.0 - cl, expected)
     unit = problem.unit
-    band = tuple(unit * e for e in limits.expected) if limits.expected is not None else None
+    band = _as_band(unit * e for e in limits.expected) if limits.expected is not None else None
     scan = limits.scan
     scan = Scan(tuple(unit * m for m in scan.mu), scan.cls_observed, scan.cls_expected)
     notes = [*problem.notes, *limits.notes]
