@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import hist
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from processors.cuts import Thresholds, cut_names
 from processors.errors import InputError
@@ -185,6 +185,14 @@ class PeriodSummary(_Part):
     seconds: float = Field(ge=0)
     #: file name -> size and sha256, of every file written together with this summary.
     outputs: dict[str, OutputFile] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _box_count_follows_blinding(self) -> PeriodSummary:
+        """A blinded summary never holds the box count; an unblinded one always does."""
+        if self.blinded != (self.regions.box is None):
+            raise ValueError(f"regions.box is {self.regions.box} in a summary with blinded "
+                             f"{str(self.blinded).lower()}: the box count is given exactly when unblinded")
+        return self
 
     @property
     def failed_files(self) -> set[str]:

@@ -126,6 +126,14 @@ def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
     return periods
 
 
+def observed_box(backgrounds: list[PeriodBackground]) -> int:
+    """Events observed in the signal boxes of all periods (they must have been counted)."""
+    missing = [b.period for b in backgrounds if b.box_observed is None]
+    if missing:
+        raise FitError(f"periods {', '.join(missing)} have no box count (processed blinded?)")
+    return sum(int(b.box_observed or 0) for b in backgrounds)
+
+
 @dataclass
 class FitReport:
     """What ``na64 fit`` found: backgrounds, the limit on the signal count, the exclusion.
@@ -155,7 +163,7 @@ class FitReport:
     def observed(self) -> int | None:
         if self.blinded:
             return None
-        return sum(int(b.box_observed or 0) for b in self.backgrounds)
+        return observed_box(self.backgrounds)
 
     @property
     def total_eot(self) -> float:
@@ -233,12 +241,7 @@ def fit_results(
     # Limit on the number of signal events: the simplified (merged) counting model.
     background = sum(b.background for b in backgrounds)
     background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
-    observed: int | None = None
-    if unblind:
-        observed = 0
-        for b in backgrounds:
-            assert b.box_observed is not None  # unblinded: the box was counted (Regions.box)
-            observed += int(b.box_observed)
+    observed = observed_box(backgrounds) if unblind else None
     n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,

@@ -108,3 +108,15 @@ def test_an_invalid_summary_is_refused_naming_the_file_and_key(change, message):
 def test_a_summary_that_is_not_an_object_is_refused():
     with pytest.raises(InputError, match="p/summary.json: not a period summary"):
         PeriodSummary.from_json([1, 2], "p/summary.json")
+
+
+def test_the_box_count_is_given_exactly_when_unblinded():
+    unblinded_without_box = {**VERSION_0, "blinded": False}
+    with pytest.raises(InputError, match=r"p/summary.json: not a valid period summary: .*box count"):
+        PeriodSummary.from_json(unblinded_without_box, "results/p/summary.json")
+    blinded_with_box = {**VERSION_0, "regions": {**VERSION_0["regions"], "box": 3}}
+    with pytest.raises(InputError, match="box count is given exactly when unblinded"):
+        PeriodSummary.from_json(blinded_with_box)
+    opened = PeriodSummary.from_json({**unblinded_without_box,
+                                      "regions": {**VERSION_0["regions"], "box": 0}})
+    assert opened.regions.box == 0
