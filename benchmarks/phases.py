@@ -82,7 +82,7 @@ def instrument(profile_depth: int) -> None:
         "find_duplicates",
         "derive_reference",
         "_write_outputs",
-        "write_histograms",
+        "histograms_bytes",
     ):
         wrap(P, name)
     call = Runner.__call__
