@@ -34,7 +34,7 @@ import errno
 import logging
 import shutil
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ from workflows.processing.results import (
     write_atomic,
     write_json,
 )
+from workflows.processing.runner import coffea_runner
 from workflows.processing.summary import (
     BLINDING_NOTE,
     ChunkCounts,
@@ -158,26 +159,6 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
     }
 
 
-def _runner(client, options: ProcessOptions, metadata_cache: MutableMapping, desc: str,
-            checkpointer=None, status: bool = True):
-    from coffea import processor
-    from coffea.nanoevents import BaseSchema
-
-    executor = processor.DaskExecutor(
-        client=client, status=status and options.progress, retries=options.retries, desc=desc,
-        treereduction=8,
-    )
-    return processor.Runner(
-        executor=executor,
-        schema=BaseSchema,
-        chunksize=options.chunksize,
-        align_clusters=True,
-        metadata_cache=metadata_cache,
-        skipbadfiles=False,
-        checkpointer=checkpointer,
-    )
-
-
 def _spread_order(n: int) -> list[int]:
     """Indices 0..n-1 in an order that spreads early picks over the whole range."""
     order, seen = [], set()
@@ -224,7 +205,7 @@ def derive_reference(period: Period, chunks: list, client,
 
     proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
                                     period.cuts.ecal_central_cell)
-    runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
+    runner = coffea_runner(client, options, {}, f"{period.name} shower reference", status=False)
     order = _spread_order(len(chunks))
     merged = ReferenceSums()
     batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
@@ -502,7 +483,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     usable = [c for c in good if c.path not in duplicates.whole_files]
     metadata = coffea_metadata(usable, period.name)
     fileset = {period.name: [c.path for c in usable]}
-    chunks = list(_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
+    chunks = list(coffea_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
     chunks = without_duplicates(chunks, duplicates.skip)
     attempt.n_chunks = len(chunks)
 
@@ -540,7 +521,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     if stored_chunks:
         log.info("%s: resuming an unfinished run (%d of %d chunks checkpointed)",
                  period.name, stored_chunks, len(chunks))
-    runner = _runner(client, options, metadata, period.name, checkpointer=ResumableCheckpointer(ckpt_dir))
+    runner = coffea_runner(client, options, metadata, period.name, checkpointer=ResumableCheckpointer(ckpt_dir))
     attempt.out = out = runner(chunks, proc, treename=TREE_NAME) or ChunkOutput()
     if out.hists is None:  # neither processed nor loaded from a checkpoint
         raise ProcessingError(f"no chunk could be read: all {len(chunks)} chunks failed "
