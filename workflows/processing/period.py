@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from processors.errors import InputError, OutputError, ProcessingError
-from processors.output import ChunkFailure, ChunkOutput, ReferenceSums
-from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
+from processors.output import ChunkFailure, ChunkOutput
+from processors.reference import ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -55,6 +55,7 @@ from workflows.processing.input_checks import (
     find_duplicates,
     kept_ranges,
 )
+from workflows.processing.reference_pass import derive_reference, stored_reference
 from workflows.processing.results import (
     CHECKPOINTS,
     HISTOGRAMS,
@@ -157,67 +158,6 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
         ],
         "variations_file": options.variations_source,
     }
-
-
-def _spread_order(n: int) -> list[int]:
-    """Indices 0..n-1 in an order that spreads early picks over the whole range."""
-    order, seen = [], set()
-    step = n
-    while len(order) < n:
-        for i in range(0, n, max(step, 1)):
-            if i not in seen:
-                seen.add(i)
-                order.append(i)
-        step //= 2
-        if step == 0:
-            step = 1
-    return order
-
-
-@dataclass
-class ReferencePass:
-    """What the first pass read: the per-chunk sums of the calibration electrons, and the
-    chunks it could not read (file, entrystart, entrystop, reason)."""
-
-    output: ReferenceSums
-    central_cell: tuple[int, int]
-
-    @property
-    def failed(self) -> list[ChunkFailure]:
-        return self.output.failed
-
-    def reference(self) -> ShowerReference:
-        """The reference (raises :class:`ReferenceUnavailable` with too few electrons)."""
-        try:
-            return reference_from_output(self.output, self.central_cell)
-        except ReferenceUnavailable as err:
-            if not self.failed:
-                raise
-            raise ReferenceUnavailable(f"{err}; {len(self.failed)} chunk(s) of the shower "
-                                       "reference pass could not be read (see 'failed')") from None
-
-
-def derive_reference(period: Period, chunks: list, client,
-                     options: ProcessOptions) -> ReferencePass:
-    """First pass: calibration electrons from chunks spread over the period, until
-    ``reference_events`` are found or every chunk was read."""
-    from processors.reference import ShowerReferenceProcessor
-
-    proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
-                                    period.cuts.ecal_central_cell)
-    runner = coffea_runner(client, options, {}, f"{period.name} shower reference", status=False)
-    order = _spread_order(len(chunks))
-    merged = ReferenceSums()
-    batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
-    done = 0
-    while done < len(order):
-        picked = [chunks[i] for i in order[done:done + batch]]
-        done += len(picked)
-        merged += runner(picked, proc, treename=TREE_NAME) or ReferenceSums()
-        if merged.electrons >= period.reference_events:
-            break
-        batch *= 2
-    return ReferencePass(merged, period.cuts.ecal_central_cell)
 
 
 def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
@@ -496,7 +436,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
                                       "central": config["thresholds"]["ecal_central_cell"],
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
-    reference = None if options.force else _stored_reference(ref_key, outdir / REFERENCE, staged_ref)
+    reference = None if options.force else stored_reference(ref_key, outdir / REFERENCE, staged_ref)
     if reference is not None:
         log.info("%s: shower reference unchanged, reused", period.name)
         attempt.reference_json = {**reference.to_json(), "key": ref_key}
@@ -555,24 +495,6 @@ def _write(writer, path: Path, data) -> None:
         writer(path, data)
     except OSError as e:
         raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
-
-
-def _stored_reference(key: str, *paths: Path) -> ShowerReference | None:
-    """The shower reference stored under the first of ``paths`` that holds one for ``key``;
-    one that cannot be read is absent (with a warning)."""
-    for path in paths:
-        if not path.exists():
-            continue
-        try:
-            stored = load_json(path)
-            if isinstance(stored, dict) and stored.get("key") == key:
-                return ShowerReference.from_json(stored)
-        except InputError as err:
-            log.warning("%s; derived again", err)
-        except (KeyError, TypeError, ValueError) as err:
-            log.warning("%s: cannot be read: not a shower reference (%s: %s); derived again",
-                        path, type(err).__name__, err)
-    return None
 
 
 def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary,
