@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.errors import InputError, OutputError, ProcessingError
+from processors.errors import OutputError, ProcessingError
 from processors.output import ChunkFailure, ChunkOutput
 from processors.reference import ShowerReference
 from processors.schema import TREE_NAME
@@ -62,19 +62,15 @@ from workflows.processing.results import (
     PROVENANCE,
     REFERENCE,
     SUMMARY,
-    PeriodFailed,
-    damaged_outputs,
     describe,
     histograms_bytes,
     json_bytes,
-    load_json,
     mark_reprocessing,
-    read_summary,
     replace_outputs,
-    write_atomic,
     write_json,
 )
 from workflows.processing.runner import coffea_runner
+from workflows.processing.stored_result import PREVIOUS, PreviousResult, read_stored, why_reprocess
 from workflows.processing.summary import (
     BLINDING_NOTE,
     ChunkCounts,
@@ -90,9 +86,6 @@ from workflows.processing.summary import (
     regions,
     variation_summaries,
 )
-
-#: Where a period that fails keeps its previous result (a period directory of its own).
-PREVIOUS = "previous"
 
 log = logging.getLogger(__name__)
 
@@ -206,65 +199,6 @@ def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Var
     return files, variations, config, record
 
 
-@dataclass
-class _Stored:
-    """What is stored for a period, as far as it can be read."""
-
-    summary: PeriodSummary | None = None
-    provenance: dict | None = None
-    #: Why the period failed, when its summary says it did.
-    failed: str | None = None
-    #: Stored files that cannot be used, and why (each treated as absent).
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def exists(self) -> bool:
-        return (self.summary is not None or self.provenance is not None or self.failed is not None
-                or bool(self.problems))
-
-
-def _read_stored(outdir: Path) -> _Stored:
-    """The stored summary and provenance of a period; what cannot be read is absent."""
-    stored = _Stored()
-    if (outdir / SUMMARY).exists():
-        try:
-            stored.summary = read_summary(outdir / SUMMARY)
-            stored.problems += damaged_outputs(outdir, stored.summary)
-        except PeriodFailed as err:
-            stored.failed = err.reason
-        except InputError as err:
-            stored.problems.append(str(err))
-    if (outdir / PROVENANCE).exists():
-        try:
-            doc = load_json(outdir / PROVENANCE)
-            if not isinstance(doc, dict):
-                raise InputError(f"{outdir / PROVENANCE}: cannot be read: not a provenance record")
-            stored.provenance = doc
-        except InputError as err:
-            stored.problems.append(str(err))
-    return stored
-
-
-def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
-    """Why the stored result cannot be served for ``record`` (None: it can)."""
-    if force:
-        return "--force"
-    if stored.problems:
-        return "; ".join(stored.problems)
-    if stored.failed is not None:
-        return f"it failed last time ({stored.failed})"
-    if stored.summary is None or stored.provenance is None:
-        return f"no {SUMMARY if stored.summary is None else PROVENANCE}"
-    changed = provenance.differences(stored.provenance, record)
-    if changed:
-        return f"changed: {', '.join(changed)}"
-    if stored.summary.chunks.failed:
-        return "chunks failed last time"
-    if stored.summary.failed:
-        return f"{len(stored.summary.failed_files)} file(s) failed last time"
-    return None
-
-
 def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     """The stored result of a period whose provenance is unchanged, or None if work is needed.
 
@@ -279,9 +213,9 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     outdir = Path(options.output) / period.name
     if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
-    stored = _read_stored(outdir)
+    stored = read_stored(outdir)
     previous = stored.summary
-    if previous is None or _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
+    if previous is None or why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
         return None
     return PeriodRun(period.name, "up to date", events=previous.events.read,
                      chunks=previous.chunks.total, complete=previous.complete,
@@ -312,49 +246,6 @@ class _Attempt:
         return self.out.failed_chunks + len(self.reference_failed)
 
 
-@dataclass
-class _PreviousResult:
-    """The result a period had before this attempt: left in place while the period is
-    processed, and moved to ``previous/`` (a period directory of its own) if it fails."""
-
-    outdir: Path
-    valid: bool  # a summary.json that is not a failure's
-    reference: bytes | None  # its shower_reference.json (the attempt may overwrite it)
-
-    @classmethod
-    def capture(cls, outdir: Path) -> _PreviousResult:
-        ref_path = outdir / REFERENCE
-        try:
-            stored = load_json(outdir / SUMMARY)
-            valid = isinstance(stored, dict) and stored.get("status", "processed") == "processed"
-            reference = ref_path.read_bytes() if valid and ref_path.exists() else None
-        except (OSError, InputError):  # none, or unreadable
-            valid, reference = False, None
-        return cls(outdir, valid, reference)
-
-    def keep(self) -> Path | None:
-        """Move the previous result to ``previous/``; where it is (None: there is none)."""
-        target = self.outdir / PREVIOUS
-        try:
-            if self.valid:
-                shutil.rmtree(target, ignore_errors=True)
-                target.mkdir()
-                if self.reference is not None:
-                    write_atomic(target / REFERENCE, self.reference)
-                for name in (HISTOGRAMS, PROVENANCE, SUMMARY):  # the summary last
-                    if (self.outdir / name).exists():
-                        (self.outdir / name).replace(target / name)
-            else:  # histograms of no summary (an attempt that could not write its summary)
-                (self.outdir / HISTOGRAMS).unlink(missing_ok=True)
-        except OSError as e:
-            raise OutputError(f"{target}: cannot keep the previous result: "
-                              f"{e.strerror or e}") from None
-        return target if (target / SUMMARY).exists() else None
-
-    def discard(self) -> None:
-        shutil.rmtree(self.outdir / PREVIOUS, ignore_errors=True)
-
-
 def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun:
     """Process one period (or report it up to date).
 
@@ -369,18 +260,18 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    previous = _read_stored(outdir)
+    previous = read_stored(outdir)
     for problem in previous.problems:
         log.warning("%s: %s; treated as absent", period.name, problem)
     if previous.exists:
-        log.info("%s: reprocessing; %s", period.name, _why_reprocess(previous, record, options.force))
+        log.info("%s: reprocessing; %s", period.name, why_reprocess(previous, record, options.force))
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
     except OSError as e:
         raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
                           f"{e.strerror or e}") from None
-    kept = _PreviousResult.capture(outdir)  # stays in place unless the period fails
+    kept = PreviousResult.capture(outdir)  # stays in place unless the period fails
 
     attempt = _Attempt()
     try:
@@ -470,7 +361,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
 
 
 def _failed_period(period: Period, options: ProcessOptions, variations: list[Variation],
-                   record: dict, attempt: _Attempt, reason: str, previous: _PreviousResult,
+                   record: dict, attempt: _Attempt, reason: str, previous: PreviousResult,
                    seconds: float) -> PeriodRun:
     """The summary of a period that could not be processed: status "failed", the reason,
     what was learnt before it failed; its previous result is kept in ``previous/``."""
