@@ -71,21 +71,8 @@ from workflows.processing.results import (
 )
 from workflows.processing.runner import coffea_runner
 from workflows.processing.stored_result import PREVIOUS, PreviousResult, read_stored, why_reprocess
-from workflows.processing.summary import (
-    BLINDING_NOTE,
-    ChunkCounts,
-    DuplicateReport,
-    EventCounts,
-    Failure,
-    FileCounts,
-    PeriodSummary,
-    ReferenceInfo,
-    Regions,
-    cutflow,
-    cutflow_by_process,
-    regions,
-    variation_summaries,
-)
+from workflows.processing.summarise import build_summary, failed_entries, reference_note
+from workflows.processing.summary import Failure, PeriodSummary
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +140,6 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
     }
 
 
-def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
-    """The summary's note on the shower reference: electrons used and ``requested``, and a
-    ``warning`` when it has fewer than requested."""
-    warning = None
-    if reference.n_events < period.reference_events:
-        warning = (f"the shower reference uses only {reference.n_events} of the "
-                   f"{period.reference_events} requested calibration-trigger electrons "
-                   "(all that passed its selection in the chunks read)")
-    return ReferenceInfo(n_events=reference.n_events, file=REFERENCE,
-                         requested=period.reference_events, warning=warning)
-
-
 def without_duplicates(chunks: list, skip: dict) -> list:
     """The work items with the duplicated entries left out (a chunk may split in pieces)."""
     out = []
@@ -176,19 +151,6 @@ def without_duplicates(chunks: list, skip: dict) -> list:
         out += [dataclasses.replace(item, entrystart=a, entrystop=b)
                 for a, b in kept_ranges(item.entrystart, item.entrystop, entries)]
     return out
-
-
-def _failed_entries(checks: list[FileCheck], chunk_failures: Sequence[ChunkFailure],
-                    reference_failures: Sequence[ChunkFailure] = ()) -> list[Failure]:
-    """Bad files, then chunks the shower reference pass could not read (``"pass":
-    "reference"``), then chunks the main pass could not read."""
-    failed = [Failure(file=c.path, reason=c.reason) for c in checks if not c.ok]
-    for f in sorted(reference_failures, key=lambda f: f.order):
-        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason,
-                              stage="reference"))
-    for f in sorted(chunk_failures, key=lambda f: f.order):
-        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason))
-    return failed
 
 
 def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Variation], dict, dict]:
@@ -239,7 +201,7 @@ class _Attempt:
     out: ChunkOutput = field(default_factory=ChunkOutput)
 
     def failed(self) -> list[Failure]:
-        return _failed_entries(self.checks, self.out.failed, self.reference_failed)
+        return failed_entries(self.checks, self.out.failed, self.reference_failed)
 
     @property
     def failed_chunks(self) -> int:
@@ -282,8 +244,8 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
                               time.perf_counter() - start)
 
     seconds = time.perf_counter() - start
-    summary = _summary(period, options, variations, reference, out, attempt.checks,
-                       attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
+    summary = build_summary(period, options, variations, reference, out, attempt.checks,
+                            attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
     summary = _write_outputs(outdir, out.hists, record, summary, attempt.reference_json)
     kept.discard()
     if summary.complete:
@@ -370,8 +332,8 @@ def _failed_period(period: Period, options: ProcessOptions, variations: list[Var
     kept = previous.keep()
     if kept is not None:
         log.warning("%s: the previous result is kept in %s", period.name, kept)
-    summary = _summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
-                       attempt.failed(), attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
+    summary = build_summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
+                            attempt.failed(), attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
     summary = summary.model_copy(update={"complete": False, "status": "failed", "reason": reason,
                                          "previous": PREVIOUS if kept is not None else None})
     summary = _write_outputs(outdir, None, record, summary)
@@ -414,48 +376,3 @@ def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: Peri
         replace_outputs(outdir, files)
     return summary
 
-
-def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
-             reference: ShowerReference | None, out: ChunkOutput, checks: list[FileCheck],
-             failed: list[Failure], empty: list[str], n_chunks: int | None, seconds: float,
-             duplicates: Duplicates | None = None) -> PeriodSummary:
-    """The typed summary of a period from the merged output of its main pass."""
-    blinded = not options.unblind
-    hists = out.hists
-    names = [v.name for v in variations]
-    duplicates = duplicates or Duplicates()
-    entries = {c.path: c.entries for c in checks if c.ok}
-    return PeriodSummary(
-        period=period.name,
-        blinded=blinded,
-        complete=not failed,
-        beam_energy=period.beam.energy,
-        eot=period.eot,
-        cutflow=cutflow(hists["cutflow"]) if hists else [],
-        regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
-        cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
-                            if hists and out.has_truth else None),
-        variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
-        failed=failed,
-        empty_files=empty,
-        duplicates=DuplicateReport.model_validate(duplicates.report(entries)),
-        files=FileCounts(
-            total=len(checks),
-            processed=sum(1 for c in checks if c.ok and c.entries > 0
-                          and len(duplicates.skip.get(c.path, ())) < c.entries),
-            entries=entries,
-        ),
-        events=EventCounts(
-            read=out.events,
-            physics_trigger=out.physics_events,
-            calibration_trigger=out.calibration_events,
-            nonfinite_energies=out.nonfinite_events,
-        ),
-        chunks=ChunkCounts(total=n_chunks or 0, failed=out.failed_chunks,
-                           resumed=out.resumed_chunks),
-        thresholds=period.cuts,
-        calibration=period.calibration,
-        shower_reference=reference_note(period, reference) if reference is not None else None,
-        blinding=BLINDING_NOTE if blinded else None,
-        seconds=round(seconds, 3),
-    )
