@@ -2,24 +2,27 @@
 
 For each period, in order:
 
-1. resolve its files and compare the provenance with the one on disk: an unchanged
-   period is not reprocessed (``force`` overrides);
+1. resolve its files and compare the provenance with the one on disk
+   (:mod:`workflows.processing.stored_result`): an unchanged period is not reprocessed
+   (``force`` overrides);
 2. check every file on the workers (:mod:`workflows.processing.input_checks`); bad files are listed
    under ``failed`` and skipped, empty ones are noted; events whose (run, spill,
    event) already appeared in an earlier file are left out of the chunks and listed
    under ``duplicates``;
-3. first pass: the shower reference from calibration-trigger electrons, read from
-   chunks spread over the period until enough electrons are found (reused while
-   its inputs are unchanged, except with ``force``); chunks it cannot read are listed
-   under ``failed`` (``"pass": "reference"``, the period is incomplete) and such a
-   reference is never reused;
+3. first pass (:mod:`workflows.processing.reference_pass`): the shower reference from
+   calibration-trigger electrons, read from chunks spread over the period until enough
+   electrons are found (reused while its inputs are unchanged, except with ``force``);
+   chunks it cannot read are listed under ``failed`` (``"pass": "reference"``, the
+   period is incomplete) and such a reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
-   chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
-   from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
-   are recomputed by Dask (``retries``), or loaded from their checkpoint;
-5. write histograms, reference, provenance and ``summary.json`` as one set, the summary
-   renamed into place last (:func:`workflows.processing.results.replace_outputs`): until
-   then the period keeps its previous outputs, marked as being reprocessed.
+   chunk by chunk (:mod:`workflows.processing.checkpoints`) so that an interrupted run
+   resumes where it stopped (chunks loaded from a checkpoint are counted under
+   ``chunks.resumed``); chunks of a lost worker are recomputed by Dask (``retries``),
+   or loaded from their checkpoint;
+5. write histograms, reference, provenance and ``summary.json`` (built by
+   :mod:`workflows.processing.summarise`) as one set, the summary renamed into place
+   last (:func:`workflows.processing.results.replace_outputs`): until then the period
+   keeps its previous outputs, marked as being reprocessed.
 
 A period that cannot be processed (no readable file with events, too few calibration
 electrons, no chunk that could be read) gets a ``summary.json`` with ``status:
