@@ -2,24 +2,27 @@
 
 For each period, in order:
 
-1. resolve its files and compare the provenance with the one on disk: an unchanged
-   period is not reprocessed (``force`` overrides);
+1. resolve its files and compare the provenance with the one on disk
+   (:mod:`workflows.processing.stored_result`): an unchanged period is not reprocessed
+   (``force`` overrides);
 2. check every file on the workers (:mod:`workflows.processing.input_checks`); bad files are listed
    under ``failed`` and skipped, empty ones are noted; events whose (run, spill,
    event) already appeared in an earlier file are left out of the chunks and listed
    under ``duplicates``;
-3. first pass: the shower reference from calibration-trigger electrons, read from
-   chunks spread over the period until enough electrons are found (reused while
-   its inputs are unchanged, except with ``force``); chunks it cannot read are listed
-   under ``failed`` (``"pass": "reference"``, the period is incomplete) and such a
-   reference is never reused;
+3. first pass (:mod:`workflows.processing.reference_pass`): the shower reference from
+   calibration-trigger electrons, read from chunks spread over the period until enough
+   electrons are found (reused while its inputs are unchanged, except with ``force``);
+   chunks it cannot read are listed under ``failed`` (``"pass": "reference"``, the
+   period is incomplete) and such a reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
-   chunk by chunk so that an interrupted run resumes where it stopped (chunks loaded
-   from a checkpoint are counted under ``chunks.resumed``); chunks of a lost worker
-   are recomputed by Dask (``retries``), or loaded from their checkpoint;
-5. write histograms, reference, provenance and ``summary.json`` as one set, the summary
-   renamed into place last (:func:`workflows.processing.results.replace_outputs`): until
-   then the period keeps its previous outputs, marked as being reprocessed.
+   chunk by chunk (:mod:`workflows.processing.checkpoints`) so that an interrupted run
+   resumes where it stopped (chunks loaded from a checkpoint are counted under
+   ``chunks.resumed``); chunks of a lost worker are recomputed by Dask (``retries``),
+   or loaded from their checkpoint;
+5. write histograms, reference, provenance and ``summary.json`` (built by
+   :mod:`workflows.processing.summarise`) as one set, the summary renamed into place
+   last (:func:`workflows.processing.results.replace_outputs`): until then the period
+   keeps its previous outputs, marked as being reprocessed.
 
 A period that cannot be processed (no readable file with events, too few calibration
 electrons, no chunk that could be read) gets a ``summary.json`` with ``status:
@@ -29,26 +32,24 @@ is moved to ``previous/``, a period directory of its own.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import logging
-import os
 import shutil
 import time
-import uuid
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.errors import InputError, OutputError, ProcessingError
-from processors.output import ChunkFailure, ChunkOutput, ReferenceSums
-from processors.reference import ReferenceUnavailable, ShowerReference, reference_from_output
+from processors.errors import OutputError, ProcessingError
+from processors.output import ChunkFailure, ChunkOutput
+from processors.reference import ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
 from workflows.processing.catalog import Period
+from workflows.processing.checkpoints import ResumableCheckpointer, checkpoint_count
 from workflows.processing.input_checks import (
     Duplicates,
     FileCheck,
@@ -57,42 +58,24 @@ from workflows.processing.input_checks import (
     find_duplicates,
     kept_ranges,
 )
+from workflows.processing.reference_pass import derive_reference, stored_reference
 from workflows.processing.results import (
     CHECKPOINTS,
     HISTOGRAMS,
     PROVENANCE,
     REFERENCE,
     SUMMARY,
-    PeriodFailed,
-    damaged_outputs,
     describe,
     histograms_bytes,
     json_bytes,
-    load_json,
     mark_reprocessing,
-    read_summary,
     replace_outputs,
-    write_atomic,
     write_json,
 )
-from workflows.processing.summary import (
-    BLINDING_NOTE,
-    ChunkCounts,
-    DuplicateReport,
-    EventCounts,
-    Failure,
-    FileCounts,
-    PeriodSummary,
-    ReferenceInfo,
-    Regions,
-    cutflow,
-    cutflow_by_process,
-    regions,
-    variation_summaries,
-)
-
-#: Where a period that fails keeps its previous result (a period directory of its own).
-PREVIOUS = "previous"
+from workflows.processing.runner import coffea_runner
+from workflows.processing.stored_result import PREVIOUS, PreviousResult, read_stored, why_reprocess
+from workflows.processing.summarise import build_summary, failed_entries, reference_note
+from workflows.processing.summary import Failure, PeriodSummary
 
 log = logging.getLogger(__name__)
 
@@ -160,185 +143,6 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
     }
 
 
-class _ResumableCheckpointer:
-    """coffea's SimpleCheckpointer, adapted to resuming.
-
-    * a failed chunk is never stored (so a rerun tries it again);
-    * a checkpoint is written in full (closed and fsynced, so that a full disk is an
-      error here and not a truncated file later) under a temporary name and renamed, so
-      a worker killed while writing leaves no half-written checkpoint behind;
-    * an output loaded from a checkpoint is marked (``resumed_chunks``: 1), so the
-      summary counts the chunks that were not recomputed.
-    """
-
-    def __new__(cls, directory: Path):
-        import cloudpickle
-        import lz4.frame
-        from coffea.processor import SimpleCheckpointer
-
-        class Checkpointer(SimpleCheckpointer):
-            def load(self, metadata, processor_instance):
-                out = super().load(metadata, processor_instance)
-                if out is not None and isinstance(out.get("out"), ChunkOutput):
-                    out["out"].resumed_chunks = 1
-                return out
-
-            def save(self, output, metadata, processor_instance):
-                chunk = output.get("out")
-                if not isinstance(chunk, ChunkOutput) or chunk.failed:
-                    return None
-                path = Path(self.filepath(metadata, processor_instance))
-                tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with open(tmp, "wb") as raw:
-                        with lz4.frame.open(raw, "wb") as fout:
-                            cloudpickle.dump(output, fout)
-                        raw.flush()
-                        os.fsync(raw.fileno())
-                    os.replace(tmp, path)
-                except Exception:  # no space, no permission: the chunk is just not checkpointed
-                    with contextlib.suppress(OSError):
-                        tmp.unlink(missing_ok=True)
-                return None
-
-        return Checkpointer(str(directory))
-
-
-def _unreadable_checkpoint(path: Path) -> str | None:
-    """Why a checkpoint cannot be loaded whole (None: it can): a complete lz4 frame
-    holding a complete pickle."""
-    import lz4.frame
-
-    try:
-        data = lz4.frame.decompress(path.read_bytes())
-    except OSError as e:
-        return e.strerror or str(e)
-    except Exception as e:  # a truncated or damaged frame
-        return f"{type(e).__name__}: {e}"
-    return None if data.endswith(b".") else "the pickled output is incomplete"
-
-
-def checkpoint_count(directory: Path) -> int:
-    """Usable chunk outputs stored below a checkpoint directory.
-
-    A checkpoint that cannot be read back whole (truncated by a full disk, or by a crash
-    before it reached the disk) is removed with a warning naming it, and its chunk is
-    recomputed; so are the chunks of a directory that cannot be listed.
-    """
-    def unlisted(err: OSError) -> None:
-        if isinstance(err, FileNotFoundError):  # nothing checkpointed yet
-            return
-        log.warning("%s: checkpoint directory cannot be read (%s); its chunks are recomputed",
-                    err.filename, err.strerror or err)
-
-    count = 0
-    for root, _, names in os.walk(directory, onerror=unlisted):
-        for name in sorted(n for n in names if n.endswith(".coffea")):
-            path = Path(root) / name
-            problem = _unreadable_checkpoint(path)
-            if problem is None:
-                count += 1
-                continue
-            log.warning("%s: unreadable checkpoint (%s): removed, its chunk is recomputed", path, problem)
-            with contextlib.suppress(OSError):
-                path.unlink()
-    return count
-
-
-def _runner(client, options: ProcessOptions, metadata_cache: MutableMapping, desc: str,
-            checkpointer=None, status: bool = True):
-    from coffea import processor
-    from coffea.nanoevents import BaseSchema
-
-    executor = processor.DaskExecutor(
-        client=client, status=status and options.progress, retries=options.retries, desc=desc,
-        treereduction=8,
-    )
-    return processor.Runner(
-        executor=executor,
-        schema=BaseSchema,
-        chunksize=options.chunksize,
-        align_clusters=True,
-        metadata_cache=metadata_cache,
-        skipbadfiles=False,
-        checkpointer=checkpointer,
-    )
-
-
-def _spread_order(n: int) -> list[int]:
-    """Indices 0..n-1 in an order that spreads early picks over the whole range."""
-    order, seen = [], set()
-    step = n
-    while len(order) < n:
-        for i in range(0, n, max(step, 1)):
-            if i not in seen:
-                seen.add(i)
-                order.append(i)
-        step //= 2
-        if step == 0:
-            step = 1
-    return order
-
-
-@dataclass
-class ReferencePass:
-    """What the first pass read: the per-chunk sums of the calibration electrons, and the
-    chunks it could not read (file, entrystart, entrystop, reason)."""
-
-    output: ReferenceSums
-    central_cell: tuple[int, int]
-
-    @property
-    def failed(self) -> list[ChunkFailure]:
-        return self.output.failed
-
-    def reference(self) -> ShowerReference:
-        """The reference (raises :class:`ReferenceUnavailable` with too few electrons)."""
-        try:
-            return reference_from_output(self.output, self.central_cell)
-        except ReferenceUnavailable as err:
-            if not self.failed:
-                raise
-            raise ReferenceUnavailable(f"{err}; {len(self.failed)} chunk(s) of the shower "
-                                       "reference pass could not be read (see 'failed')") from None
-
-
-def derive_reference(period: Period, chunks: list, client,
-                     options: ProcessOptions) -> ReferencePass:
-    """First pass: calibration electrons from chunks spread over the period, until
-    ``reference_events`` are found or every chunk was read."""
-    from processors.reference import ShowerReferenceProcessor
-
-    proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
-                                    period.cuts.ecal_central_cell)
-    runner = _runner(client, options, {}, f"{period.name} shower reference", status=False)
-    order = _spread_order(len(chunks))
-    merged = ReferenceSums()
-    batch = 2  # fixed, so the chosen chunks do not depend on the number of workers
-    done = 0
-    while done < len(order):
-        picked = [chunks[i] for i in order[done:done + batch]]
-        done += len(picked)
-        merged += runner(picked, proc, treename=TREE_NAME) or ReferenceSums()
-        if merged.electrons >= period.reference_events:
-            break
-        batch *= 2
-    return ReferencePass(merged, period.cuts.ecal_central_cell)
-
-
-def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
-    """The summary's note on the shower reference: electrons used and ``requested``, and a
-    ``warning`` when it has fewer than requested."""
-    warning = None
-    if reference.n_events < period.reference_events:
-        warning = (f"the shower reference uses only {reference.n_events} of the "
-                   f"{period.reference_events} requested calibration-trigger electrons "
-                   "(all that passed its selection in the chunks read)")
-    return ReferenceInfo(n_events=reference.n_events, file=REFERENCE,
-                         requested=period.reference_events, warning=warning)
-
-
 def without_duplicates(chunks: list, skip: dict) -> list:
     """The work items with the duplicated entries left out (a chunk may split in pieces)."""
     out = []
@@ -352,84 +156,12 @@ def without_duplicates(chunks: list, skip: dict) -> list:
     return out
 
 
-def _failed_entries(checks: list[FileCheck], chunk_failures: Sequence[ChunkFailure],
-                    reference_failures: Sequence[ChunkFailure] = ()) -> list[Failure]:
-    """Bad files, then chunks the shower reference pass could not read (``"pass":
-    "reference"``), then chunks the main pass could not read."""
-    failed = [Failure(file=c.path, reason=c.reason) for c in checks if not c.ok]
-    for f in sorted(reference_failures, key=lambda f: f.order):
-        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason,
-                              stage="reference"))
-    for f in sorted(chunk_failures, key=lambda f: f.order):
-        failed.append(Failure(file=f.file, entries=(f.entrystart, f.entrystop), reason=f.reason))
-    return failed
-
-
 def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Variation], dict, dict]:
     files = period.resolve_files()
     variations = options.variations(period)
     config = period_config(period, options, variations)
     record = provenance.build(period.model_dump(mode="json"), _file_stats(files), config)
     return files, variations, config, record
-
-
-@dataclass
-class _Stored:
-    """What is stored for a period, as far as it can be read."""
-
-    summary: PeriodSummary | None = None
-    provenance: dict | None = None
-    #: Why the period failed, when its summary says it did.
-    failed: str | None = None
-    #: Stored files that cannot be used, and why (each treated as absent).
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def exists(self) -> bool:
-        return (self.summary is not None or self.provenance is not None or self.failed is not None
-                or bool(self.problems))
-
-
-def _read_stored(outdir: Path) -> _Stored:
-    """The stored summary and provenance of a period; what cannot be read is absent."""
-    stored = _Stored()
-    if (outdir / SUMMARY).exists():
-        try:
-            stored.summary = read_summary(outdir / SUMMARY)
-            stored.problems += damaged_outputs(outdir, stored.summary)
-        except PeriodFailed as err:
-            stored.failed = err.reason
-        except InputError as err:
-            stored.problems.append(str(err))
-    if (outdir / PROVENANCE).exists():
-        try:
-            doc = load_json(outdir / PROVENANCE)
-            if not isinstance(doc, dict):
-                raise InputError(f"{outdir / PROVENANCE}: cannot be read: not a provenance record")
-            stored.provenance = doc
-        except InputError as err:
-            stored.problems.append(str(err))
-    return stored
-
-
-def _why_reprocess(stored: _Stored, record: dict, force: bool) -> str | None:
-    """Why the stored result cannot be served for ``record`` (None: it can)."""
-    if force:
-        return "--force"
-    if stored.problems:
-        return "; ".join(stored.problems)
-    if stored.failed is not None:
-        return f"it failed last time ({stored.failed})"
-    if stored.summary is None or stored.provenance is None:
-        return f"no {SUMMARY if stored.summary is None else PROVENANCE}"
-    changed = provenance.differences(stored.provenance, record)
-    if changed:
-        return f"changed: {', '.join(changed)}"
-    if stored.summary.chunks.failed:
-        return "chunks failed last time"
-    if stored.summary.failed:
-        return f"{len(stored.summary.failed_files)} file(s) failed last time"
-    return None
 
 
 def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
@@ -446,9 +178,9 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     outdir = Path(options.output) / period.name
     if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
-    stored = _read_stored(outdir)
+    stored = read_stored(outdir)
     previous = stored.summary
-    if previous is None or _why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
+    if previous is None or why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
         return None
     return PeriodRun(period.name, "up to date", events=previous.events.read,
                      chunks=previous.chunks.total, complete=previous.complete,
@@ -472,54 +204,11 @@ class _Attempt:
     out: ChunkOutput = field(default_factory=ChunkOutput)
 
     def failed(self) -> list[Failure]:
-        return _failed_entries(self.checks, self.out.failed, self.reference_failed)
+        return failed_entries(self.checks, self.out.failed, self.reference_failed)
 
     @property
     def failed_chunks(self) -> int:
         return self.out.failed_chunks + len(self.reference_failed)
-
-
-@dataclass
-class _PreviousResult:
-    """The result a period had before this attempt: left in place while the period is
-    processed, and moved to ``previous/`` (a period directory of its own) if it fails."""
-
-    outdir: Path
-    valid: bool  # a summary.json that is not a failure's
-    reference: bytes | None  # its shower_reference.json (the attempt may overwrite it)
-
-    @classmethod
-    def capture(cls, outdir: Path) -> _PreviousResult:
-        ref_path = outdir / REFERENCE
-        try:
-            stored = load_json(outdir / SUMMARY)
-            valid = isinstance(stored, dict) and stored.get("status", "processed") == "processed"
-            reference = ref_path.read_bytes() if valid and ref_path.exists() else None
-        except (OSError, InputError):  # none, or unreadable
-            valid, reference = False, None
-        return cls(outdir, valid, reference)
-
-    def keep(self) -> Path | None:
-        """Move the previous result to ``previous/``; where it is (None: there is none)."""
-        target = self.outdir / PREVIOUS
-        try:
-            if self.valid:
-                shutil.rmtree(target, ignore_errors=True)
-                target.mkdir()
-                if self.reference is not None:
-                    write_atomic(target / REFERENCE, self.reference)
-                for name in (HISTOGRAMS, PROVENANCE, SUMMARY):  # the summary last
-                    if (self.outdir / name).exists():
-                        (self.outdir / name).replace(target / name)
-            else:  # histograms of no summary (an attempt that could not write its summary)
-                (self.outdir / HISTOGRAMS).unlink(missing_ok=True)
-        except OSError as e:
-            raise OutputError(f"{target}: cannot keep the previous result: "
-                              f"{e.strerror or e}") from None
-        return target if (target / SUMMARY).exists() else None
-
-    def discard(self) -> None:
-        shutil.rmtree(self.outdir / PREVIOUS, ignore_errors=True)
 
 
 def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun:
@@ -536,18 +225,18 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
         return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    previous = _read_stored(outdir)
+    previous = read_stored(outdir)
     for problem in previous.problems:
         log.warning("%s: %s; treated as absent", period.name, problem)
     if previous.exists:
-        log.info("%s: reprocessing; %s", period.name, _why_reprocess(previous, record, options.force))
+        log.info("%s: reprocessing; %s", period.name, why_reprocess(previous, record, options.force))
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         mark_reprocessing(outdir, record)  # the previous outputs stay until the new set replaces them
     except OSError as e:
         raise OutputError(f"{outdir}: cannot prepare the period's output directory: "
                           f"{e.strerror or e}") from None
-    kept = _PreviousResult.capture(outdir)  # stays in place unless the period fails
+    kept = PreviousResult.capture(outdir)  # stays in place unless the period fails
 
     attempt = _Attempt()
     try:
@@ -558,8 +247,8 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
                               time.perf_counter() - start)
 
     seconds = time.perf_counter() - start
-    summary = _summary(period, options, variations, reference, out, attempt.checks,
-                       attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
+    summary = build_summary(period, options, variations, reference, out, attempt.checks,
+                            attempt.failed(), attempt.empty, n_chunks, seconds, attempt.duplicates)
     summary = _write_outputs(outdir, out.hists, record, summary, attempt.reference_json)
     kept.discard()
     if summary.complete:
@@ -590,7 +279,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     usable = [c for c in good if c.path not in duplicates.whole_files]
     metadata = coffea_metadata(usable, period.name)
     fileset = {period.name: [c.path for c in usable]}
-    chunks = list(_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
+    chunks = list(coffea_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
     chunks = without_duplicates(chunks, duplicates.skip)
     attempt.n_chunks = len(chunks)
 
@@ -603,7 +292,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
                                       "central": config["thresholds"]["ecal_central_cell"],
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
-    reference = None if options.force else _stored_reference(ref_key, outdir / REFERENCE, staged_ref)
+    reference = None if options.force else stored_reference(ref_key, outdir / REFERENCE, staged_ref)
     if reference is not None:
         log.info("%s: shower reference unchanged, reused", period.name)
         attempt.reference_json = {**reference.to_json(), "key": ref_key}
@@ -628,7 +317,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     if stored_chunks:
         log.info("%s: resuming an unfinished run (%d of %d chunks checkpointed)",
                  period.name, stored_chunks, len(chunks))
-    runner = _runner(client, options, metadata, period.name, checkpointer=_ResumableCheckpointer(ckpt_dir))
+    runner = coffea_runner(client, options, metadata, period.name, checkpointer=ResumableCheckpointer(ckpt_dir))
     attempt.out = out = runner(chunks, proc, treename=TREE_NAME) or ChunkOutput()
     if out.hists is None:  # neither processed nor loaded from a checkpoint
         raise ProcessingError(f"no chunk could be read: all {len(chunks)} chunks failed "
@@ -637,7 +326,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
 
 
 def _failed_period(period: Period, options: ProcessOptions, variations: list[Variation],
-                   record: dict, attempt: _Attempt, reason: str, previous: _PreviousResult,
+                   record: dict, attempt: _Attempt, reason: str, previous: PreviousResult,
                    seconds: float) -> PeriodRun:
     """The summary of a period that could not be processed: status "failed", the reason,
     what was learnt before it failed; its previous result is kept in ``previous/``."""
@@ -646,8 +335,8 @@ def _failed_period(period: Period, options: ProcessOptions, variations: list[Var
     kept = previous.keep()
     if kept is not None:
         log.warning("%s: the previous result is kept in %s", period.name, kept)
-    summary = _summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
-                       attempt.failed(), attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
+    summary = build_summary(period, options, variations, attempt.reference, attempt.out, attempt.checks,
+                            attempt.failed(), attempt.empty, attempt.n_chunks, seconds, attempt.duplicates)
     summary = summary.model_copy(update={"complete": False, "status": "failed", "reason": reason,
                                          "previous": PREVIOUS if kept is not None else None})
     summary = _write_outputs(outdir, None, record, summary)
@@ -662,24 +351,6 @@ def _write(writer, path: Path, data) -> None:
         writer(path, data)
     except OSError as e:
         raise OutputError(f"{path}: cannot be written: {e.strerror or e}") from None
-
-
-def _stored_reference(key: str, *paths: Path) -> ShowerReference | None:
-    """The shower reference stored under the first of ``paths`` that holds one for ``key``;
-    one that cannot be read is absent (with a warning)."""
-    for path in paths:
-        if not path.exists():
-            continue
-        try:
-            stored = load_json(path)
-            if isinstance(stored, dict) and stored.get("key") == key:
-                return ShowerReference.from_json(stored)
-        except InputError as err:
-            log.warning("%s; derived again", err)
-        except (KeyError, TypeError, ValueError) as err:
-            log.warning("%s: cannot be read: not a shower reference (%s: %s); derived again",
-                        path, type(err).__name__, err)
-    return None
 
 
 def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: PeriodSummary,
@@ -708,48 +379,3 @@ def _write_outputs(outdir: Path, hists: dict | None, record: dict, summary: Peri
         replace_outputs(outdir, files)
     return summary
 
-
-def _summary(period: Period, options: ProcessOptions, variations: list[Variation],
-             reference: ShowerReference | None, out: ChunkOutput, checks: list[FileCheck],
-             failed: list[Failure], empty: list[str], n_chunks: int | None, seconds: float,
-             duplicates: Duplicates | None = None) -> PeriodSummary:
-    """The typed summary of a period from the merged output of its main pass."""
-    blinded = not options.unblind
-    hists = out.hists
-    names = [v.name for v in variations]
-    duplicates = duplicates or Duplicates()
-    entries = {c.path: c.entries for c in checks if c.ok}
-    return PeriodSummary(
-        period=period.name,
-        blinded=blinded,
-        complete=not failed,
-        beam_energy=period.beam.energy,
-        eot=period.eot,
-        cutflow=cutflow(hists["cutflow"]) if hists else [],
-        regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
-        cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
-                            if hists and out.has_truth else None),
-        variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
-        failed=failed,
-        empty_files=empty,
-        duplicates=DuplicateReport.model_validate(duplicates.report(entries)),
-        files=FileCounts(
-            total=len(checks),
-            processed=sum(1 for c in checks if c.ok and c.entries > 0
-                          and len(duplicates.skip.get(c.path, ())) < c.entries),
-            entries=entries,
-        ),
-        events=EventCounts(
-            read=out.events,
-            physics_trigger=out.physics_events,
-            calibration_trigger=out.calibration_events,
-            nonfinite_energies=out.nonfinite_events,
-        ),
-        chunks=ChunkCounts(total=n_chunks or 0, failed=out.failed_chunks,
-                           resumed=out.resumed_chunks),
-        thresholds=period.cuts,
-        calibration=period.calibration,
-        shower_reference=reference_note(period, reference) if reference is not None else None,
-        blinding=BLINDING_NOTE if blinded else None,
-        seconds=round(seconds, 3),
-    )

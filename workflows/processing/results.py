@@ -38,7 +38,7 @@ SUMMARY = "summary.json"
 HISTOGRAMS = "histograms.json.gz"
 REFERENCE = "shower_reference.json"
 PROVENANCE = "provenance.json"
-#: Chunk checkpoints of an unfinished run (see :mod:`workflows.processing.period`).
+#: Chunk checkpoints of an unfinished run (see :mod:`workflows.processing.checkpoints`).
 CHECKPOINTS = ".checkpoints"
 #: Left while a run replaces a period's outputs (removed with the new set in place).
 REPROCESSING = ".reprocessing.json"
