@@ -238,6 +238,20 @@ def test_toy_band_is_never_below_the_zero_event_limit(b: float, nuisance: bool) 
     assert result.observed == pytest.approx(LN10, rel=0.3)  # 200 toys
 
 
+def test_toy_band_with_signal_uncertainties_is_never_below_the_zero_event_limit() -> None:
+    """The merged counting model of ``na64 fit`` (the demo's background, 0.109 +- 0.024,
+    and the signal's EOT, efficiency and yield uncertainties): a repetition of the
+    measurement varies the counts, not the auxiliary measurements, so no band value falls
+    below the zero-count limit (the -2 sigma was 1.65 events when toys also sampled the
+    signal constraints)."""
+    from workflows.stats.exclusion import merged_counting_workspace, signal_rel_error
+
+    spec = merged_counting_workspace(0, 0.109, 0.024, signal_rel_error())
+    result = upper_limit(spec, method="toys", ntoys=200, seed=3, npoints=5)
+    assert min(result.expected) >= LN10 * 0.97, result.expected  # 200 toys
+    assert result.expected[2] == pytest.approx(result.expected[0], rel=1e-9)  # P(n = 0) = 0.9
+
+
 @pytest.mark.parametrize("b", [0.05, 0.1])
 def test_exact_band_is_never_below_the_zero_event_limit(b: float) -> None:
     result = upper_limit(counting(1.0, b, 0), method="exact")
