@@ -5,6 +5,11 @@ object with ``__add__``), on the workers (tree reduction) and on the client; the
 any number of chunks is again a :class:`ChunkOutput` (main pass) or a
 :class:`ReferenceSums` (shower-reference pass). ``a + b`` leaves both untouched, ``a +=
 b`` adds ``b`` into ``a``.
+
+Both have a JSON form (``to_json``, with a ``schema_version``; ``from_json`` refuses
+an unversioned, newer or malformed document with :class:`InputError`, see
+:mod:`processors.jsonio`); histograms are in hist's uhi serialisation, as in
+``histograms.json.gz``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,18 @@ from typing import Any
 import hist
 import numpy as np
 
-__all__ = ["ChunkFailure", "ChunkOutput", "ReferenceSums"]
+from processors.jsonio import Reader, encode_floats, open_document
+
+__all__ = ["CHUNK_OUTPUT_VERSION", "REFERENCE_SUMS_VERSION", "ChunkFailure", "ChunkOutput", "ReferenceSums"]
+
+#: Version of the JSON layout of :meth:`ChunkOutput.to_json`.
+CHUNK_OUTPUT_VERSION = 1
+#: Version of the JSON layout of :meth:`ReferenceSums.to_json`.
+REFERENCE_SUMS_VERSION = 1
+#: Numbers per chunk of the reference pass: electrons, nine fraction sums, nine sums of squares.
+REFERENCE_SUMS_LENGTH = 19
+_COUNTS = ("chunks", "failed_chunks", "resumed_chunks", "events", "physics_events",
+           "calibration_events", "nonfinite_events")
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,15 @@ class ChunkFailure:
     @property
     def order(self) -> tuple[str, int]:
         return (self.file, self.entrystart)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "entrystart": self.entrystart, "entrystop": self.entrystop,
+                "reason": self.reason}
+
+    @classmethod
+    def read(cls, r: Reader) -> ChunkFailure:
+        """The failure in the object ``r`` reads."""
+        return cls(r.text("file"), r.integer("entrystart"), r.integer("entrystop"), r.text("reason"))
 
 
 @dataclass
@@ -79,14 +104,76 @@ class ChunkOutput:
             else:
                 for name, h in other.hists.items():
                     self.hists[name] += h
-        for name in ("chunks", "failed_chunks", "resumed_chunks", "events", "physics_events",
-                     "calibration_events", "nonfinite_events"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.has_truth = self.has_truth or other.has_truth
         for name, n in other.entries_by_file.items():
             self.entries_by_file[name] = self.entries_by_file.get(name, 0) + n
         self.failed.extend(other.failed)
         return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts, ``entries_by_file``, ``failed`` and ``hists`` (name -> hist's uhi
+        serialisation, arrays as lists; null while no chunk could be read)."""
+        from hist import serialization
+
+        hists = None if self.hists is None else {
+            name: _plain(serialization.to_uhi(h)) for name, h in self.hists.items()}
+        return {"schema_version": CHUNK_OUTPUT_VERSION, **{name: getattr(self, name) for name in _COUNTS},
+                "has_truth": self.has_truth, "entries_by_file": dict(self.entries_by_file),
+                "failed": [f.to_json() for f in self.failed], "hists": hists}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "chunk output") -> ChunkOutput:
+        """The output :meth:`to_json` wrote; :class:`InputError` naming ``source`` (and the
+        key) for a document without ``schema_version``, of a newer one, or malformed."""
+        r, _ = open_document(data, source, "chunk output", CHUNK_OUTPUT_VERSION)
+        entries = r.obj("entries_by_file")
+        hists = None
+        if r.value("hists") is not None:
+            h = r.obj("hists")
+            hists = {name: _histogram(h, name) for name in h.keys()}
+        return cls(hists=hists, **{name: r.integer(name) for name in _COUNTS}, has_truth=r.flag("has_truth"),
+                   entries_by_file={name: entries.integer(name) for name in entries.keys()},
+                   failed=[ChunkFailure.read(f) for f in r.objects("failed")])
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` with its numpy arrays and scalars as JSON values (uhi's JSON encoding)."""
+    import uhi.io.json
+
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    return _plain(uhi.io.json.default(obj))
+
+
+def _with_arrays(obj: Any) -> Any:
+    """A copy of a uhi document with the lists under its array keys as numpy arrays, as
+    ``json.loads(..., object_hook=uhi.io.json.object_hook)`` gives."""
+    import uhi.io
+    import uhi.io.json
+
+    if isinstance(obj, dict):
+        return uhi.io.json.object_hook({k: v if k in uhi.io.ARRAY_KEYS else _with_arrays(v)
+                                        for k, v in obj.items()})
+    if isinstance(obj, list):
+        return [_with_arrays(v) for v in obj]
+    return obj
+
+
+def _histogram(r: Reader, name: str) -> hist.Hist:
+    from hist import serialization
+
+    doc = r.obj(name)  # an object, or InputError
+    try:
+        h: hist.Hist = serialization.from_uhi(_with_arrays(dict(doc.data)))
+    except Exception as e:  # KeyError, TypeError, ValueError...: not a uhi histogram
+        raise r.error(name, f"not a histogram in uhi serialisation ({type(e).__name__}: {e})") from None
+    return h
 
 
 @dataclass
@@ -115,6 +202,26 @@ class ReferenceSums:
         self.sums.update(other.sums)  # chunk keys are unique
         self.failed.extend(other.failed)
         return self
+
+    def to_json(self) -> dict[str, Any]:
+        """``sums`` (chunk key -> its 19 numbers, non-finite ones encoded as in
+        :mod:`processors.jsonio`) and ``failed``."""
+        return {"schema_version": REFERENCE_SUMS_VERSION,
+                "sums": {key: encode_floats(v) for key, v in self.sums.items()},
+                "failed": [f.to_json() for f in self.failed]}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "reference sums") -> ReferenceSums:
+        """The sums :meth:`to_json` wrote; :class:`InputError` naming ``source`` (and the key)
+        for a document without ``schema_version``, of a newer one, or malformed."""
+        r, _ = open_document(data, source, "reference sums", REFERENCE_SUMS_VERSION)
+        s = r.obj("sums")
+        sums = {}
+        for key in s.keys():
+            sums[key] = s.numbers(key)
+            if sums[key].shape != (REFERENCE_SUMS_LENGTH,):
+                raise s.error(key, f"{REFERENCE_SUMS_LENGTH} numbers expected, got {sums[key].size}")
+        return cls(sums, [ChunkFailure.read(f) for f in r.objects("failed")])
 
 
 def chunk_key(metadata: dict[str, Any]) -> str:

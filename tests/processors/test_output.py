@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import copy
+import json
+import math
 
 import numpy as np
+import pytest
 from coffea.processor import accumulate
 
+from processors.cuts import Thresholds
+from processors.errors import InputError
 from processors.histograms import book
-from processors.output import ChunkFailure, ChunkOutput, ReferenceSums
+from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+from processors.kernels import shower_shape
+from processors.output import CHUNK_OUTPUT_VERSION, REFERENCE_SUMS_VERSION, ChunkFailure, ChunkOutput, ReferenceSums
+from processors.reference import ShowerReference
+from processors.variations import Variation, nominal
+from tests.eventfiles import calibration_electrons, electron, hcal_deposit
+from tests.processors.test_cuts import columns
 
 
 def _chunk(n: int, file: str, value: float) -> ChunkOutput:
@@ -55,3 +66,98 @@ def test_reference_sums_keep_one_entry_per_chunk():
     assert total.electrons == 0 + 1 + 2 + 3
     assert len(total.failed) == 1
     assert parts[0].sums.keys() == {"f:0-1"}  # the first operand is not modified
+
+
+@pytest.fixture(scope="module")
+def processed() -> ChunkOutput:
+    """A real main-pass output: two variations over a few hundred events, with truth."""
+    cal = columns(calibration_electrons(300))
+    _, _, f = shower_shape(cal["ecal"], np.arange(300), (3, 3))
+    reference = ShowerReference.from_sums((3, 3), len(f), f.sum(0), (f * f).sum(0))
+    t = Thresholds()
+    variations = [nominal(t), Variation("ecal_scale_up", t, ecal_factor=1.01)]
+    rng = np.random.default_rng(5)
+    events = [electron(float(e), hcal=hcal_deposit(float(h)), mc_process=int(p))
+              for e, h, p in zip(rng.uniform(20, 90, 200), rng.exponential(3.0, 200), rng.integers(0, 2, 200))]
+    proc = InvisibleSearchProcessor(PeriodSetup("2022", 100.0), reference, variations, blinded=False)
+    out = proc.process_columns(columns(events + calibration_electrons(20, seed=2)))
+    out.entries_by_file = {"data/a.root": 220}
+    assert out.hists["plane"].sum().value > 0
+    return out + ChunkOutput.failure(ChunkFailure("data/b.root", 100, 200, "OSError: gone"))
+
+
+def through_json(doc: dict) -> dict:
+    return json.loads(json.dumps(doc))
+
+
+def test_a_chunk_output_round_trips_histograms_included(processed):
+    doc = through_json(processed.to_json())
+    assert doc["schema_version"] == CHUNK_OUTPUT_VERSION
+    back = ChunkOutput.from_json(doc)
+    assert back == processed
+    assert list(back.hists) == list(processed.hists)
+    for name, h in processed.hists.items():
+        assert back.hists[name] == h, name
+        assert back.hists[name].axes[0].name == "variation"
+        np.testing.assert_array_equal(back.hists[name].variances(flow=True), h.variances(flow=True))
+    assert back.failed == [ChunkFailure("data/b.root", 100, 200, "OSError: gone")]
+
+
+def test_an_output_without_histograms_round_trips():
+    out = ChunkOutput.failure(ChunkFailure("f", 0, 10, "ValueError: x"))
+    doc = through_json(out.to_json())
+    assert doc["hists"] is None
+    assert ChunkOutput.from_json(doc) == out
+
+
+def test_reference_sums_round_trip():
+    sums = ReferenceSums(sums={f"f.root:{i}-{i + 10}": np.linspace(i, i + 1.0, 19) / 3 for i in range(3)},
+                         failed=[ChunkFailure("g.root", 0, 5, "OSError: gone")])
+    sums.sums["f.root:0-10"][4] = math.nan
+    doc = json.loads(json.dumps(sums.to_json(), allow_nan=False))
+    assert doc["schema_version"] == REFERENCE_SUMS_VERSION
+    back = ReferenceSums.from_json(doc)
+    assert list(back.sums) == list(sums.sums) and back.failed == sums.failed
+    for key, v in sums.sums.items():
+        assert back.sums[key].dtype == np.float64 and np.array_equal(back.sums[key], v, equal_nan=True)
+
+
+@pytest.mark.parametrize("cls", [ChunkOutput, ReferenceSums])
+def test_a_newer_or_unversioned_output_is_refused(cls):
+    doc = through_json(cls().to_json())
+    with pytest.raises(InputError, match=r"^ck/3\.json: written by a newer na64-invisible"):
+        cls.from_json({**doc, "schema_version": doc["schema_version"] + 1}, "ck/3.json")
+    del doc["schema_version"]
+    with pytest.raises(InputError, match=r"^ck/3\.json: no schema_version"):
+        cls.from_json(doc, "ck/3.json")
+
+
+def _chunk_doc(processed: ChunkOutput) -> dict:
+    return through_json(processed.to_json())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.pop("events"), "events: missing"),
+    (lambda d: d.update(chunks=1.5), "chunks: an integer expected, got a number (1.5)"),
+    (lambda d: d["entries_by_file"].update({"x": "3"}), "entries_by_file.x: an integer expected"),
+    (lambda d: d["failed"][0].pop("reason"), "failed[0].reason: missing"),
+    (lambda d: d["hists"]["plane"].pop("axes"), "hists.plane: not a histogram in uhi serialisation (KeyError"),
+    (lambda d: d["hists"].update(plane=[]), "hists.plane: a JSON object expected, got an array"),
+], ids=["missing count", "count not an integer", "entries", "failure", "histogram", "histogram type"])
+def test_a_malformed_chunk_output_is_refused_naming_the_key(processed, change, message):
+    doc = _chunk_doc(processed)
+    change(doc)
+    with pytest.raises(InputError) as err:
+        ChunkOutput.from_json(doc, "ck/3.json")
+    assert str(err.value).startswith(f"ck/3.json: {message}")
+
+
+@pytest.mark.parametrize(("sums", "message"), [
+    ({"k": [1.0] * 18}, "sums.k: 19 numbers expected, got 18"),
+    ({"k": [[1.0]] * 19}, "sums.k[0]: a number expected, got an array"),
+    ([], "sums: a JSON object expected, got an array"),
+])
+def test_malformed_reference_sums_are_refused_naming_the_key(sums, message):
+    with pytest.raises(InputError) as err:
+        ReferenceSums.from_json({"schema_version": 1, "sums": sums, "failed": []}, "ref.json")
+    assert str(err.value) == f"ref.json: {message}"

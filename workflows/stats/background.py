@@ -33,6 +33,8 @@ from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
 from scipy import stats
 
+from processors.jsonio import Reader
+
 if TYPE_CHECKING:
     from processors.cuts import Thresholds
 
@@ -103,6 +105,20 @@ class Fit:
     chi2: float = float("nan")
     ndof: int = 0
 
+    @classmethod
+    def from_json(cls, data: Any, source: str = "sideband fit") -> Fit:
+        """A fit as :meth:`SidebandEstimate.to_json` writes it (``chi2`` null: NaN);
+        :class:`InputError` naming ``source`` and the key if it is malformed."""
+        return cls.read(Reader(data, source))
+
+    @classmethod
+    def read(cls, r: Reader) -> Fit:
+        """The fit in the object ``r`` reads."""
+        p = r.obj("parameters")
+        return cls(r.text("shape"), _pair(r, "fit_range"), r.number("extrapolated"),
+                   r.number("stat_error"), r.flag("valid"), {k: p.number(k) for k in p.keys()},
+                   r.number("chi2", null=float("nan")), r.integer("ndof"))
+
 
 @dataclass
 class SidebandEstimate:
@@ -128,6 +144,27 @@ class SidebandEstimate:
                 if not np.isfinite(f[k]):
                     f[k] = None
         return d
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "sideband estimate") -> SidebandEstimate:
+        """The estimate :meth:`to_json` wrote; :class:`InputError` naming ``source`` and the
+        key if it is malformed."""
+        return cls.read(Reader(data, source))
+
+    @classmethod
+    def read(cls, r: Reader) -> SidebandEstimate:
+        """The estimate in the object ``r`` reads."""
+        return cls(r.text("sideband"), r.text("variable"), _pair(r, "window"), r.integer("n_sideband"),
+                   r.number("central"), r.number("average"), r.number("error"), r.number("stat_error"),
+                   r.number("syst_error"), r.flag("fitted"), r.text("message"),
+                   [Fit.read(f) for f in r.objects("fits")])
+
+
+def _pair(r: Reader, key: str) -> tuple[float, float]:
+    a = r.numbers(key, null=None)
+    if a.shape != (2,):
+        raise r.error(key, f"two numbers (low, high) expected, got {a.size}")
+    return float(a[0]), float(a[1])
 
 
 def _fit(shape: Shape, n: np.ndarray, xe: np.ndarray, x0: float) -> tuple[Minuit, ExtendedBinnedNLL] | None:

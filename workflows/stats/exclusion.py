@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from processors.jsonio import Reader, encode_floats
 from workflows.signal.aprime import yield_per_eot
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ def signal_rel_error() -> float:
 
 @dataclass
 class Exclusion:
+    """Upper limits mu on the signal strength at epsilon = 1e-4, per A' mass; inf where
+    there is no limit (no expected signal)."""
+
     masses: np.ndarray
     signal: np.ndarray  # total expected A' events at eps = 1e-4, per mass
     mu_observed: np.ndarray | None
@@ -139,6 +143,42 @@ class Exclusion:
                     row[f"y90_observed_alphaD{a}"] = _finite(float(self.y(self.eps_observed[i], a)))
             rows.append(row)
         return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """``model``, ``method``, ``cl``; the :meth:`table` under ``masses``; and under
+        ``arrays`` the arrays themselves (masses, signal, mu_observed or null while
+        blinded, mu_expected), non-finite numbers encoded (:mod:`processors.jsonio`:
+        +inf, no limit, is null), from which :meth:`from_json` rebuilds the exclusion."""
+        return {"model": self.model, "method": self.method, "masses": self.table(), "cl": self.cl,
+                "arrays": {"masses": encode_floats(self.masses), "signal": encode_floats(self.signal),
+                           "mu_observed": None if self.mu_observed is None else encode_floats(self.mu_observed),
+                           "mu_expected": encode_floats(self.mu_expected)}}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "exclusion") -> Exclusion:
+        """The exclusion :meth:`to_json` wrote; :class:`InputError` naming ``source`` and the
+        key if it is malformed."""
+        return cls.read(Reader(data, source))
+
+    @classmethod
+    def read(cls, r: Reader) -> Exclusion:
+        """The exclusion in the object ``r`` reads (its ``table`` is not read: it follows)."""
+        a = r.obj("arrays")
+        masses = a.numbers("masses")
+        n = masses.size
+        signal = a.numbers("signal")
+        if signal.shape != (n,):
+            raise a.error("signal", f"{signal.size} values for {n} masses")
+        observed = None
+        if a.value("mu_observed") is not None:
+            observed = a.numbers("mu_observed")
+            if observed.shape != (n,):
+                raise a.error("mu_observed", f"{observed.size} values for {n} masses")
+        expected = a.numbers("mu_expected", 2)
+        if expected.shape != (5, n):
+            raise a.error("mu_expected", f"shape {expected.shape}, expected (5, {n}): one row per "
+                          "band (-2..+2 sigma), one column per mass")
+        return cls(masses, signal, observed, expected, r.text("model"), r.text("method"), r.number("cl"))
 
 
 def _finite(x: float) -> float | None:

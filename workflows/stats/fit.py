@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from processors.errors import StatisticsError
+from processors.jsonio import Reader, open_document
 from workflows.processing.results import PeriodResult, read_results, write_json
 from workflows.stats.background import SidebandEstimate, estimate_box_background
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 #: Version of the ``limits.json`` layout written by :meth:`FitReport.to_json`.
 FIT_REPORT_VERSION = 1
+LIMITS_FILE = "limits.json"
 
 
 class FitError(StatisticsError):
@@ -73,6 +75,20 @@ class PeriodBackground:
             "background": self.background, "background_error": self.error,
             "sidebands": {k: e.to_json() for k, e in self.estimates.items()},
         }
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "period background") -> PeriodBackground:
+        """The period :meth:`to_json` wrote (``background`` and its error follow from the
+        sidebands: not read); :class:`InputError` naming ``source`` and the key if malformed."""
+        return cls.read(Reader(data, source))
+
+    @classmethod
+    def read(cls, r: Reader) -> PeriodBackground:
+        """The period in the object ``r`` reads."""
+        box = r.optional_integer("box_observed")
+        sidebands = r.obj("sidebands")
+        return cls(r.text("period"), r.number("eot"), r.flag("blinded"), box, r.integer("A"), r.integer("C"),
+                   {k: SidebandEstimate.read(sidebands.obj(k)) for k in sidebands.keys()})
 
 
 def period_background(result: PeriodResult, plots: Path | None = None) -> PeriodBackground:
@@ -139,7 +155,7 @@ class FitReport:
     """What ``na64 fit`` found: backgrounds, the limit on the signal count, the exclusion.
 
     :meth:`to_json` is the ``limits.json`` document (``schema_version`` =
-    :data:`FIT_REPORT_VERSION`).
+    :data:`FIT_REPORT_VERSION`), :meth:`from_json` rebuilds the report from it.
     """
 
     blinded: bool
@@ -170,23 +186,60 @@ class FitReport:
         return sum(b.eot for b in self.backgrounds)
 
     def to_json(self) -> dict[str, Any]:
+        """The ``limits.json`` document.
+
+        ``signal_events_limit`` holds ``method``, ``expected`` (empty: not computed) and
+        ``observed`` (null while blinded), then the rest of the :class:`LimitResult`
+        (:meth:`LimitResult.to_json`), with the limit computed on the workspace's data under
+        ``limit_on_data`` (blinded, the box count there is the background expectation: no
+        observation). ``exclusion`` is :meth:`Exclusion.to_json` with the ``efficiency``
+        table's path.
+        """
         n90 = self.signal_limit
+        limit = n90.to_json()
         out: dict[str, Any] = {
             "schema_version": FIT_REPORT_VERSION,
             "blinded": self.blinded, "cl": self.cl,
             "background": {"total": self.background, "error": self.background_error},
             "observed_box": self.observed,
             "signal_events_limit": {"method": n90.method, "expected": list(n90.expected or ()),
-                                    "observed": None if self.blinded else n90.observed},
+                                    "observed": None if self.blinded else n90.observed,
+                                    **{k: v for k, v in limit.items() if k not in ("method", "expected", "observed")},
+                                    "limit_on_data": limit["observed"]},
             "workspace": str(self.workspace),
             "periods": [b.to_json() for b in self.backgrounds],
         }
         if self.exclusion is not None:
-            out["exclusion"] = {"model": self.exclusion.model, "method": self.exclusion.method,
-                                "efficiency": str(self.efficiency_file),
-                                "masses": self.exclusion.table()}
+            exclusion = self.exclusion.to_json()
+            out["exclusion"] = {"model": exclusion.pop("model"), "method": exclusion.pop("method"),
+                                "efficiency": str(self.efficiency_file), **exclusion}
             out["efficiency_at_masses"] = self.efficiency_at_masses
         return out
+
+    @classmethod
+    def from_json(cls, data: Any, source: str | Path = LIMITS_FILE) -> FitReport:
+        """The report of a ``limits.json`` document; ``source`` names it in errors.
+
+        Refused (:class:`InputError` naming ``source``, and the key if one is wrong): no
+        ``schema_version`` or a newer one than :data:`FIT_REPORT_VERSION`, a missing key or
+        a value of the wrong type. ``efficiency_at_masses`` is read with the exclusion (it
+        is written only with one).
+        """
+        from workflows.stats.exclusion import Exclusion
+        from workflows.stats.limits import LimitResult
+
+        r, _ = open_document(data, source, "fit report (limits.json)", FIT_REPORT_VERSION)
+        report = cls(blinded=r.flag("blinded"), cl=r.number("cl"),
+                     backgrounds=[PeriodBackground.read(p) for p in r.objects("periods")],
+                     signal_limit=LimitResult.read(r.obj("signal_events_limit"), observed="limit_on_data"),
+                     workspace=Path(r.text("workspace")))
+        if "exclusion" in r:
+            exclusion = r.obj("exclusion")
+            report.exclusion = Exclusion.read(exclusion)
+            report.efficiency_file = Path(exclusion.text("efficiency"))
+            at_masses = r.obj("efficiency_at_masses")
+            report.efficiency_at_masses = {k: at_masses.numbers(k, null=None).tolist() for k in at_masses.keys()}
+        return report
 
 
 def fit_results(
@@ -274,5 +327,5 @@ def fit_results(
     else:
         log.warning("no signal efficiency table (%s): limits on A' events only; "
                     "`na64 signal` measures the efficiencies", eff_path)
-    write_json(output / "limits.json", report.to_json())
+    write_json(output / LIMITS_FILE, report.to_json())
     return report

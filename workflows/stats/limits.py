@@ -84,6 +84,7 @@ from pyhf.infer import mle
 from scipy import optimize, special, stats
 
 from processors.errors import InputError, StatisticsError
+from processors.jsonio import Reader, encode_float, encode_floats
 
 METHODS = ("auto", "asymptotic", "toys", "exact")
 TEST_STATISTICS = ("qtilde", "q")
@@ -115,6 +116,22 @@ class Scan:
     cls_observed: tuple[float, ...]
     cls_expected: tuple[tuple[float, ...], ...]
 
+    def to_json(self) -> dict[str, Any]:
+        """The three arrays, non-finite numbers encoded (:mod:`processors.jsonio`)."""
+        return {"mu": encode_floats(self.mu), "cls_observed": encode_floats(self.cls_observed),
+                "cls_expected": encode_floats(self.cls_expected)}
+
+    @classmethod
+    def read(cls, r: Reader) -> Scan:
+        """The scan in the object ``r`` reads; the arrays must match ``mu``."""
+        mu, observed, expected = r.numbers("mu"), r.numbers("cls_observed"), r.numbers("cls_expected", 2)
+        if observed.shape != mu.shape:
+            raise r.error("cls_observed", f"{observed.size} values for {mu.size} POI values")
+        if expected.shape != (len(BAND_SIGMAS), mu.size):
+            raise r.error("cls_expected", f"shape {expected.shape}, expected "
+                          f"({len(BAND_SIGMAS)}, {mu.size}): one row per band, one column per POI value")
+        return cls(tuple(mu.tolist()), tuple(observed.tolist()), tuple(tuple(row) for row in expected.tolist()))
+
 
 @dataclass(frozen=True)
 class LimitResult:
@@ -141,6 +158,37 @@ class LimitResult:
         expected = list(self.expected) if self.expected is not None else None
         return {"observed": self.observed, "expected": expected, "cl": self.cl,
                 "method": self.method}
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, non-finite numbers encoded (:mod:`processors.jsonio`); a part of
+        the documents that hold a limit (``limits.json``), versioned by them."""
+        return {"observed": encode_float(self.observed),
+                "expected": None if self.expected is None else encode_floats(self.expected),
+                "cl": self.cl, "method": self.method, "poi": self.poi, "test_stat": self.test_stat,
+                "ntoys": self.ntoys, "seed": self.seed, "reason": self.reason, "notes": list(self.notes),
+                "scan": self.scan.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str | Path = "limit") -> LimitResult:
+        """The limit :meth:`to_json` wrote; :class:`InputError` naming ``source`` and the key
+        if it is malformed."""
+        return cls.read(Reader(data, source))
+
+    @classmethod
+    def read(cls, r: Reader, observed: str = "observed") -> LimitResult:
+        """The limit in the object ``r`` reads, its observed value under the key ``observed``;
+        ``expected`` null or empty: not computed."""
+        expected = None
+        if r.value("expected") not in (None, []):
+            band = r.numbers("expected")
+            if band.shape != (len(BAND_SIGMAS),):
+                raise r.error("expected", f"{len(BAND_SIGMAS)} numbers (the band at {BAND_SIGMAS} sigma) "
+                              f"expected, got {band.size}")
+            expected = _as_band(band.tolist())
+        return cls(observed=r.number(observed, null=math.inf), expected=expected, cl=r.number("cl"),
+                   method=r.text("method"), poi=r.text("poi"), scan=Scan.read(r.obj("scan")),
+                   test_stat=r.text("test_stat"), ntoys=r.optional_integer("ntoys"),
+                   seed=r.optional_integer("seed"), reason=r.text("reason"), notes=tuple(r.texts("notes")))
 
 
 # ---------------------------------------------------------------------------
