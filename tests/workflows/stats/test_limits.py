@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyhf
 import pytest
-import typer
 from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
 from processors.errors import InputError, StatisticsError
-from workflows.cli.limit import limit_command
 from workflows.stats.limits import (
     LimitError,
     NoPOIError,
@@ -393,16 +391,6 @@ def test_bad_arguments() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("limit")(limit_command)
-
-    @app.callback()
-    def main() -> None:  # keeps "limit" as a sub-command
-        """test app"""
-
-    return app
 
 
 def _write(tmp_path: Path, spec: dict, name: str = "ws.json") -> Path:

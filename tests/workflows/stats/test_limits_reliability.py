@@ -14,7 +14,6 @@ import typer
 from scipy import optimize, special, stats
 from typer.testing import CliRunner
 
-from workflows.cli.limit import limit_command
 from workflows.stats.limits import choose_method, cls_scan, make_problem, upper_limit
 
 LN10 = math.log(10.0)  # the 90% CL limit in signal events at zero observed events
@@ -130,16 +129,6 @@ def test_cls_scan_takes_the_workspace_poi(method: str) -> None:
     assert cls_median[median] == pytest.approx(0.1, rel=1e-6)
 
 
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("limit")(limit_command)
-
-    @app.callback()
-    def main() -> None:  # keeps "limit" as a sub-command
-        """test app"""
-
-    return app
 
 
 def _cli_limit(cli: typer.Typer, path: Path, *args: str) -> dict:
