@@ -23,6 +23,7 @@ estimate is then 0 with ``fitted = False`` and a message saying why.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -138,11 +139,20 @@ class SidebandEstimate:
     fits: list[Fit] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """Strict JSON: a number that is not finite (a failed fit's error) is written as
+        the string "nan", "inf" or "-inf" (read back by :meth:`from_json`); a fit's
+        ``chi2`` that does not exist as null."""
         d = asdict(self)
         for f in d["fits"]:
-            for k in ("chi2",):
-                if not np.isfinite(f[k]):
-                    f[k] = None
+            if not np.isfinite(f["chi2"]):
+                f["chi2"] = None
+            for k in ("extrapolated", "stat_error"):
+                f[k] = _strict(f[k])
+            f["fit_range"] = [_strict(x) for x in f["fit_range"]]
+            f["parameters"] = {k: _strict(v) for k, v in f["parameters"].items()}
+        for k in ("central", "average", "error", "stat_error", "syst_error"):
+            d[k] = _strict(d[k])
+        d["window"] = [_strict(x) for x in d["window"]]
         return d
 
     @classmethod
@@ -158,6 +168,14 @@ class SidebandEstimate:
                    r.number("central"), r.number("average"), r.number("error"), r.number("stat_error"),
                    r.number("syst_error"), r.flag("fitted"), r.text("message"),
                    [Fit.read(f) for f in r.objects("fits")])
+
+
+def _strict(x: float) -> float | str:
+    """``x`` for strict JSON: as it is if finite, else "nan", "inf" or "-inf"."""
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
 def _pair(r: Reader, key: str) -> tuple[float, float]:

@@ -90,7 +90,8 @@ def fit_report(request) -> FitReport:
 
 
 def through_json(doc: dict) -> dict:
-    return json.loads(json.dumps(doc))
+    """Through strict JSON (no NaN or Infinity literals, which strict parsers refuse)."""
+    return json.loads(json.dumps(doc, allow_nan=False))
 
 
 def test_a_report_round_trips_field_by_field(fit_report):
