@@ -73,7 +73,7 @@ def datasets_table(rows: Sequence[tuple[Period, int | None]]) -> Table:
 
 def background_table(backgrounds: Sequence[PeriodBackground]) -> Table:
     """Sideband counts and the box background extrapolated from C and A, per period."""
-    import math
+    from workflows.stats.fit import total_background
 
     table = Table(title="Background in the signal box, from the sidebands", title_justify="left")
     for col in ("period", "EOT", "A", "C", "from C", "from A", "total", "observed"):
@@ -84,8 +84,7 @@ def background_table(backgrounds: Sequence[PeriodBackground]) -> Table:
                       f"{c.central:.3g} ± {c.error:.2g}", f"{a.central:.3g} ± {a.error:.2g}",
                       f"{b.background:.3g} ± {b.error:.2g}",
                       "blinded" if b.box_observed is None else str(b.box_observed))
-    total_b = sum(b.background for b in backgrounds)
-    total_e = math.sqrt(sum(b.error**2 for b in backgrounds))
+    total_b, total_e = total_background(list(backgrounds))
     table.caption = f"total expected background: {total_b:.3g} ± {total_e:.2g} events"
     return table
 

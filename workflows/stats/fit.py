@@ -142,6 +142,12 @@ def load_for_fit(results: Path, unblind: bool) -> list[PeriodResult]:
     return periods
 
 
+def total_background(backgrounds: list[PeriodBackground]) -> tuple[float, float]:
+    """The box background of all periods and its error (the periods' errors in quadrature)."""
+    return (sum(b.background for b in backgrounds),
+            math.sqrt(sum(b.error**2 for b in backgrounds)))
+
+
 def observed_box(backgrounds: list[PeriodBackground]) -> int:
     """Events observed in the signal boxes of all periods (they must have been counted)."""
     missing = [b.period for b in backgrounds if b.box_observed is None]
@@ -169,11 +175,11 @@ class FitReport:
 
     @property
     def background(self) -> float:
-        return sum(b.background for b in self.backgrounds)
+        return total_background(self.backgrounds)[0]
 
     @property
     def background_error(self) -> float:
-        return math.sqrt(sum(b.error**2 for b in self.backgrounds))
+        return total_background(self.backgrounds)[1]
 
     @property
     def observed(self) -> int | None:
@@ -292,8 +298,7 @@ def fit_results(
     ws_path = write_workspace(build_workspace(model_inputs(backgrounds, shares)), output / "workspace.json")
 
     # Limit on the number of signal events: the simplified (merged) counting model.
-    background = sum(b.background for b in backgrounds)
-    background_error = math.sqrt(sum(b.error**2 for b in backgrounds))
+    background, background_error = total_background(backgrounds)
     observed = observed_box(backgrounds) if unblind else None
     n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
                       cl=cl, method=method, client=client, ntoys=ntoys)
