@@ -34,7 +34,7 @@ from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
 from scipy import stats
 
-from processors.jsonio import Reader
+from processors.jsonio import Reader, encode_float
 
 if TYPE_CHECKING:
     from processors.cuts import Thresholds
@@ -116,8 +116,8 @@ class Fit:
     def read(cls, r: Reader) -> Fit:
         """The fit in the object ``r`` reads."""
         p = r.obj("parameters")
-        return cls(r.text("shape"), _pair(r, "fit_range"), r.number("extrapolated"),
-                   r.number("stat_error"), r.flag("valid"), {k: p.number(k) for k in p.keys()},
+        return cls(r.text("shape"), _pair(r, "fit_range"), r.number("extrapolated", math.inf),
+                   r.number("stat_error", math.inf), r.flag("valid"), {k: p.number(k, math.inf) for k in p.keys()},
                    r.number("chi2", null=float("nan")), r.integer("ndof"))
 
 
@@ -139,20 +139,20 @@ class SidebandEstimate:
     fits: list[Fit] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """Strict JSON: a number that is not finite (a failed fit's error) is written as
-        the string "nan", "inf" or "-inf" (read back by :meth:`from_json`); a fit's
+        """Strict JSON: a number that is not finite (a failed fit's error) is written by
+        :func:`processors.jsonio.encode_float` (read back by :meth:`from_json`); a fit's
         ``chi2`` that does not exist as null."""
         d = asdict(self)
         for f in d["fits"]:
             if not np.isfinite(f["chi2"]):
                 f["chi2"] = None
             for k in ("extrapolated", "stat_error"):
-                f[k] = _strict(f[k])
-            f["fit_range"] = [_strict(x) for x in f["fit_range"]]
-            f["parameters"] = {k: _strict(v) for k, v in f["parameters"].items()}
+                f[k] = encode_float(f[k])
+            f["fit_range"] = [encode_float(x) for x in f["fit_range"]]
+            f["parameters"] = {k: encode_float(v) for k, v in f["parameters"].items()}
         for k in ("central", "average", "error", "stat_error", "syst_error"):
-            d[k] = _strict(d[k])
-        d["window"] = [_strict(x) for x in d["window"]]
+            d[k] = encode_float(d[k])
+        d["window"] = [encode_float(x) for x in d["window"]]
         return d
 
     @classmethod
@@ -165,21 +165,14 @@ class SidebandEstimate:
     def read(cls, r: Reader) -> SidebandEstimate:
         """The estimate in the object ``r`` reads."""
         return cls(r.text("sideband"), r.text("variable"), _pair(r, "window"), r.integer("n_sideband"),
-                   r.number("central"), r.number("average"), r.number("error"), r.number("stat_error"),
-                   r.number("syst_error"), r.flag("fitted"), r.text("message"),
+                   r.number("central", math.inf), r.number("average", math.inf), r.number("error", math.inf),
+                   r.number("stat_error", math.inf), r.number("syst_error", math.inf), r.flag("fitted"),
+                   r.text("message"),
                    [Fit.read(f) for f in r.objects("fits")])
 
 
-def _strict(x: float) -> float | str:
-    """``x`` for strict JSON: as it is if finite, else "nan", "inf" or "-inf"."""
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
 def _pair(r: Reader, key: str) -> tuple[float, float]:
-    a = r.numbers(key, null=None)
+    a = r.numbers(key, null=math.inf)
     if a.shape != (2,):
         raise r.error(key, f"two numbers (low, high) expected, got {a.size}")
     return float(a[0]), float(a[1])
