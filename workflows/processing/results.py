@@ -143,19 +143,15 @@ def unfinished_reprocessing(directory: Path) -> str | None:
     if not marker.exists():
         return None
     try:
-        info = read_json(marker)
-        stored = read_json(Path(directory) / PROVENANCE)
-    except (OSError, ValueError):
+        info = load_json(marker)
+        stored = load_json(Path(directory) / PROVENANCE)
+    except InputError:  # unreadable: as if absent
         info, stored = {}, None
-    if isinstance(info, dict) and stored is not None and info.get("provenance") == provenance.fingerprint(stored):
+    if isinstance(info, dict) and isinstance(stored, dict) and info.get("provenance") == provenance.fingerprint(stored):
         return None
     started = info.get("started", "at an unknown time") if isinstance(info, dict) else "at an unknown time"
     return (f"a reprocessing started {started} did not finish: {SUMMARY} and the histograms "
             "are those of the run before it")
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def load_json(path: Path) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from workflows.processing.catalog import Period, load_catalog
-from workflows.processing.results import read_json, write_json
+from workflows.processing.results import load_json, write_json
 
 DEFAULT_MASSES = (0.002, 0.02, 0.2, 0.9)
 EFFICIENCY_FILE = "signal_efficiency.json"
@@ -44,7 +44,7 @@ class EfficiencyTable:
 
     @classmethod
     def read(cls, path: Path) -> EfficiencyTable:
-        d = read_json(path)
+        d = load_json(path)
         return cls(tuple(d["masses"]), {k: tuple(v) for k, v in d["efficiency"].items()})
 
 
