@@ -35,14 +35,7 @@ def _simulated_already(directory: Path, n_events: int, seed: int) -> bool:
 
 def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), events: int = 200_000,
              seed: int = 1, signal_events: int = 2000, console: Console | None = None) -> FitReport:
-    from workflows.cli.tables import (
-        background_table,
-        cutflow_table,
-        efficiency_table,
-        limits_table,
-        runs_table,
-        signal_limit_line,
-    )
+    from workflows.cli.tables import efficiency_table, fit_tables, processing_tables
     from workflows.plots import plot_plane, raw_plane
     from workflows.processing.catalog import load_catalog
     from workflows.processing.periods import run_processing
@@ -76,10 +69,7 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
     console.print(Rule("2. process on a local Dask cluster (blinded, with systematic variations)"))
     variations = catalog / "variations.yaml" if (catalog / "variations.yaml").exists() else None
     runs = run_processing(catalog, results, variations_file=variations)
-    for run in runs:
-        if run.summary is not None and run.summary.cutflow:
-            console.print(cutflow_table(run.summary))
-    console.print(runs_table(runs))
+    console.print(*processing_tables(runs), sep="\n")
     for p in periods:
         r = read_period(results / p.name)
         plot_plane(r.hists["plane"][{"variation": "nominal"}], p.cuts, plots / f"plane_{p.name}.png",
@@ -94,10 +84,7 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
 
     with dask_client(ClusterOptions()) as client:
         report = fit_results(results, client=client)
-    console.print(background_table(report.backgrounds))
-    console.print(signal_limit_line(report))
-    if report.exclusion is not None:
-        console.print(limits_table(report.exclusion))
+    console.print(*fit_tables(report), sep="\n")
     console.print(f"limits table: {results / 'limits.json'}; exclusion plots: "
                   f"{plots / 'exclusion_epsilon.png'}, {plots / 'exclusion_y.png'}; "
                   f"workspace: {results / 'workspace.json'}")

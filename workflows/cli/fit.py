@@ -29,7 +29,7 @@ def fit_command(
     """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
     CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)
     (limits.json, plots/). Blinded results give expected limits only."""
-    from workflows.cli.tables import background_table, limits_table, signal_limit_line
+    from workflows.cli.tables import fit_tables
     from workflows.runtime.cluster import ClusterOptions, dask_client
     from workflows.stats.fit import fit_results, load_for_fit
 
@@ -38,7 +38,4 @@ def fit_command(
         report = fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
                              efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,
                              periods=periods)
-    console.print(background_table(report.backgrounds))
-    console.print(signal_limit_line(report))
-    if report.exclusion is not None:
-        console.print(limits_table(report.exclusion))
+    console.print(*fit_tables(report), sep="\n")

@@ -52,14 +52,11 @@ def process_command(
                           job_extra=tuple(job_extra or ()), dashboard=dashboard)
     prepare(opts)  # local workers' imports start now, in parallel with ours
 
-    from workflows.cli.tables import cutflow_table, runs_table
+    from workflows.cli.tables import processing_tables
     from workflows.processing.periods import run_processing
 
     runs = run_processing(catalog, output, periods=period or None, unblind=unblind, force=force,
                           variations_file=variations, cluster=opts, chunksize=chunksize)
-    for run in runs:
-        if run.status == "processed" and run.summary is not None and run.summary.cutflow:
-            console.print(cutflow_table(run.summary))
-    console.print(runs_table(runs))
+    console.print(*processing_tables(runs), sep="\n")
     if any(not r.complete for r in runs):
         raise typer.Exit(EXIT_FAILED)

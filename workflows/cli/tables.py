@@ -129,3 +129,20 @@ def efficiency_table(table: EfficiencyTable) -> Table:
     for period, values in table.efficiency.items():
         out.add_row(period, *(f"{v:.3f}" for v in values))
     return out
+
+
+def processing_tables(runs: Sequence[PeriodRun]) -> list[Table]:
+    """What ``na64 process`` shows: the cutflow of every period processed by this run
+    (not of those up to date), then the runs table."""
+    cutflows = [cutflow_table(r.summary) for r in runs
+                if r.status == "processed" and r.summary is not None and r.summary.cutflow]
+    return [*cutflows, runs_table(runs)]
+
+
+def fit_tables(report: FitReport) -> list[Table | str]:
+    """What ``na64 fit`` shows: the background table, the limit on the signal count and,
+    with signal efficiencies, the limits per mass."""
+    shown: list[Table | str] = [background_table(report.backgrounds), signal_limit_line(report)]
+    if report.exclusion is not None:
+        shown.append(limits_table(report.exclusion))
+    return shown
