@@ -73,7 +73,13 @@ from workflows.processing.results import (
     write_json,
 )
 from workflows.processing.runner import coffea_runner
-from workflows.processing.stored_result import PREVIOUS, PreviousResult, read_stored, why_reprocess
+from workflows.processing.stored_result import (
+    PREVIOUS,
+    PreviousResult,
+    StoredResult,
+    read_stored,
+    why_reprocess,
+)
 from workflows.processing.summarise import build_summary, failed_entries, reference_note
 from workflows.processing.summary import Failure, PeriodSummary
 
@@ -178,11 +184,15 @@ def up_to_date(period: Period, options: ProcessOptions) -> PeriodRun | None:
     outdir = Path(options.output) / period.name
     if not ((outdir / SUMMARY).exists() and (outdir / PROVENANCE).exists()):
         return None
-    stored = read_stored(outdir)
+    return _served(period.name, read_stored(outdir), _plan(period, options)[3])
+
+
+def _served(name: str, stored: StoredResult, record: dict) -> PeriodRun | None:
+    """The stored result as this run's, if it can be served for ``record``."""
     previous = stored.summary
-    if previous is None or why_reprocess(stored, _plan(period, options)[3], force=False) is not None:
+    if previous is None or why_reprocess(stored, record, force=False) is not None:
         return None
-    return PeriodRun(period.name, "up to date", events=previous.events.read,
+    return PeriodRun(name, "up to date", events=previous.events.read,
                      chunks=previous.chunks.total, complete=previous.complete,
                      failed_files=len(previous.failed_files),
                      message="provenance unchanged, not reprocessed", summary=previous)
@@ -220,12 +230,11 @@ def process_period(period: Period, options: ProcessOptions, client) -> PeriodRun
     previous result, if any, is moved to ``previous/``.
     """
     start = time.perf_counter()
-    stored = up_to_date(period, options)
-    if stored is not None:
-        return stored
     outdir = Path(options.output) / period.name
     files, variations, config, record = _plan(period, options)
-    previous = read_stored(outdir)
+    previous = read_stored(outdir)  # what is stored is read (and its outputs hashed) once
+    if not options.force and (served := _served(period.name, previous, record)) is not None:
+        return served
     for problem in previous.problems:
         log.warning("%s: %s; treated as absent", period.name, problem)
     if previous.exists:
