@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from workflows.cli._common import fail
+
 
 def yield_command(
     mass: float = typer.Option(..., "--mass", "-m", help="A' mass in GeV (e.g. 0.0167)."),
@@ -23,8 +25,7 @@ def yield_command(
     from workflows.signal.aprime import yield_summary
 
     if mass <= 0 or energy <= 0 or (threshold is not None and not 0 < threshold < energy):
-        Console(stderr=True).print("[bold red]error:[/] need mass > 0, energy > 0 and 0 < threshold < energy")
-        raise typer.Exit(2)
+        raise fail("need mass > 0, energy > 0 and 0 < threshold < energy")
     result = yield_summary(mass, energy, threshold)
     table = Table(title="A' production (epsilon = 1e-4)", title_justify="left")
     for key in ("mass", "energy", "threshold", "sigma_pb", "yield_per_eot"):
