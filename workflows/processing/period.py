@@ -143,7 +143,8 @@ def period_config(period: Period, options: ProcessOptions, variations: list[Vari
         "reference_events": period.reference_events,
         "variations": [
             {"name": v.name, "ecal_factor": v.ecal_factor, "hcal_factor": v.hcal_factor,
-             "thresholds": v.thresholds.model_dump(mode="json")} for v in variations
+             "correlated": v.correlated, "thresholds": v.thresholds.model_dump(mode="json")}
+            for v in variations
         ],
         "variations_file": options.variations_source,
     }

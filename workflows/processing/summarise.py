@@ -61,7 +61,7 @@ def build_summary(period: Period, options: ProcessOptions, variations: list[Vari
         regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
         cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
                             if hists and out.has_truth else None),
-        variations=variation_summaries(hists, names, blinded) if hists and len(names) > 1 else None,
+        variations=variation_summaries(hists, variations, blinded) if hists and len(names) > 1 else None,
         failed=failed,
         empty_files=empty,
         duplicates=DuplicateReport.model_validate(duplicates.report(entries)),

@@ -19,14 +19,15 @@ from processors.cuts import Thresholds, cut_names
 from processors.errors import InputError
 from processors.histograms import PROCESS_CODES
 from processors.schema import PROCESSES
-from processors.variations import NOMINAL
+from processors.variations import NOMINAL, Variation
 from workflows.processing.catalog import Calibration
 
 #: Version of the ``summary.json`` layout written by :meth:`PeriodSummary.to_json`.
 #: 0: no ``schema_version`` key; 1: ``schema_version``, ``status`` and ``reason`` (a
 #: period that failed), and ``outputs`` (size and sha256 of the files written with the
-#: summary).
-SCHEMA_VERSION = 1
+#: summary); 2: each variation's ``thresholds``, energy-scale factors and ``correlated``
+#: (what the fit needs to redo the sideband extrapolation of that variation).
+SCHEMA_VERSION = 2
 
 BLINDING_NOTE = (
     "blinded: events whose (E_ECAL, E_HCAL) lie in the signal box (the nominal one, and a "
@@ -55,10 +56,16 @@ class Regions(_Part):
 
 
 class VariationSummary(_Part):
-    """Cutflow and regions of one systematic variation."""
+    """Cutflow and regions of one systematic variation, and what it changed: its thresholds
+    and energy-scale factors (None in summaries of version 1 and older), and whether its
+    nuisance parameter is shared by all periods (``correlated``)."""
 
     cutflow: list[CutCount]
     regions: Regions
+    thresholds: Thresholds | None = None
+    ecal_factor: float = 1.0
+    hcal_factor: float = 1.0
+    correlated: bool = True
 
 
 class Failure(_Part):
@@ -254,10 +261,12 @@ def regions(h: hist.Hist, blinded: bool, variation: str = NOMINAL) -> Regions:
                    box=None if blinded else _count(sub[hist.loc("box")].value))
 
 
-def variation_summaries(hists: dict[str, hist.Hist], names: Sequence[str],
+def variation_summaries(hists: dict[str, hist.Hist], variations: Sequence[Variation],
                         blinded: bool) -> dict[str, VariationSummary]:
     return {
-        name: VariationSummary(cutflow=cutflow(hists["cutflow"], name),
-                               regions=regions(hists["regions"], blinded, name))
-        for name in names if name != NOMINAL
+        v.name: VariationSummary(cutflow=cutflow(hists["cutflow"], v.name),
+                                 regions=regions(hists["regions"], blinded, v.name),
+                                 thresholds=v.thresholds, ecal_factor=v.ecal_factor,
+                                 hcal_factor=v.hcal_factor, correlated=v.correlated)
+        for v in variations if v.name != NOMINAL
     }

@@ -19,6 +19,9 @@ counts (``straw_tracks``) takes whole numbers only.
 
 A variation that does not apply to a period (``periods:`` does not list it) is
 evaluated there as the nominal, so every period carries the same variation names.
+
+Every entry is one nuisance parameter of the fit, correlated across periods unless it
+says ``correlated: false`` (then one parameter per period).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     periods: list[str] | None = Field(None, description="only these periods (default: all)")
+    correlated: bool = Field(True, description="one nuisance parameter for all periods (false: one per period)")
     description: str = ""
 
     def applies_to(self, period: str) -> bool:
@@ -193,7 +197,7 @@ class VariationSet:
                 if not entry.applies_to(period.name):
                     shifted = Variation("", base)
                 out.append(Variation(f"{name}_{suffix}", shifted.thresholds, shifted.ecal_factor,
-                                     shifted.hcal_factor))
+                                     shifted.hcal_factor, entry.correlated))
         return out
 
     def provenance(self) -> dict:

@@ -14,12 +14,13 @@ The simulated A' events carry the period's pile-up, so the pile-up loss is inclu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from processors.variations import NOMINAL
 from workflows.processing.catalog import Period, load_catalog
 from workflows.processing.results import load_json, write_json
 
@@ -33,19 +34,30 @@ def mass_tag(mass: float) -> str:
 
 @dataclass(frozen=True)
 class EfficiencyTable:
-    """Efficiencies per period at a few masses; interpolated linearly in log(mass)."""
+    """Efficiencies per period at a few masses; interpolated linearly in log(mass).
+
+    ``variations`` holds, per systematic variation (``ecal_scale_up``, ...), the
+    efficiencies of the same signal samples with that variation's selection: variation
+    name -> period -> one value per mass (empty when the signal was processed without
+    variations).
+    """
 
     masses: tuple[float, ...]
     efficiency: dict[str, tuple[float, ...]]
+    variations: dict[str, dict[str, tuple[float, ...]]] = field(default_factory=dict)
 
-    def at(self, period: str, mass: np.ndarray | float) -> np.ndarray:
+    def at(self, period: str, mass: np.ndarray | float, variation: str = NOMINAL) -> np.ndarray:
+        """The efficiency of ``period`` at ``mass`` (GeV), nominal or of ``variation``."""
+        values = self.efficiency[period] if variation == NOMINAL else self.variations[variation][period]
         m = np.log(np.asarray(mass, dtype=float))
-        return np.interp(m, np.log(self.masses), self.efficiency[period])
+        return np.interp(m, np.log(self.masses), values)
 
     @classmethod
     def read(cls, path: Path) -> EfficiencyTable:
         d = load_json(path)
-        return cls(tuple(d["masses"]), {k: tuple(v) for k, v in d["efficiency"].items()})
+        variations = {name: {k: tuple(v) for k, v in by_period.items()}
+                      for name, by_period in d.get("variations", {}).items()}
+        return cls(tuple(d["masses"]), {k: tuple(v) for k, v in d["efficiency"].items()}, variations)
 
 
 def _period_catalog(period: Period, name: str, files: str, directory: Path) -> Path:

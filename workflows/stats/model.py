@@ -238,7 +238,7 @@ def _extra_modifier(name: str, syst: Systematic, index: int, nominal: float,
 
 
 def _box_samples(layout: _Layout, poi: str, yield_rel_error: float,
-                 extra: Mapping[str, Systematic]) -> list[dict[str, Any]]:
+                 extra: Mapping[str, tuple[Systematic, ...]]) -> list[dict[str, Any]]:
     samples = []
     for i, (period, key) in enumerate(zip(layout.periods, layout.keys)):
         if period.signal > 0:
@@ -255,13 +255,14 @@ def _box_samples(layout: _Layout, poi: str, yield_rel_error: float,
 
 
 def _extras_for(sample: str, index: int, nominal: float, layout: _Layout,
-                extra: Mapping[str, Systematic]) -> list[dict[str, Any]]:
+                extra: Mapping[str, tuple[Systematic, ...]]) -> list[dict[str, Any]]:
     mods = []
-    for name, syst in extra.items():
-        if syst.sample == sample:
-            mod = _extra_modifier(name, syst, index, nominal, layout)
-            if mod is not None:
-                mods.append(mod)
+    for name, systs in extra.items():
+        for syst in systs:
+            if syst.sample == sample:
+                mod = _extra_modifier(name, syst, index, nominal, layout)
+                if mod is not None:
+                    mods.append(mod)
     return mods
 
 
@@ -316,12 +317,28 @@ def _layout(periods: Sequence[PeriodInputs], background_norm: str) -> _Layout:
     return _Layout(tuple(periods), keys, norms)
 
 
-def _check_extra(extra: Mapping[str, Systematic], layout: _Layout) -> None:
+def _normalise_extra(extra: Mapping[str, Systematic | Sequence[Systematic]] | None
+                     ) -> dict[str, tuple[Systematic, ...]]:
+    """Every nuisance as the tuple of its effects (one per sample at most)."""
+    out: dict[str, tuple[Systematic, ...]] = {}
+    for name, value in (extra or {}).items():
+        systs = (value,) if isinstance(value, Systematic) else tuple(value)
+        samples = [s.sample for s in systs]
+        if not systs or len(set(samples)) != len(samples):
+            raise ValueError(f"systematic {name}: give one effect per sample (signal, background), "
+                             f"got {samples or 'none'}")
+        out[name] = systs
+    return out
+
+
+def _check_extra(extra: Mapping[str, tuple[Systematic, ...]], layout: _Layout) -> None:
     reserved = {POI_NAME, APRIME_YIELD}
-    for name, syst in extra.items():
-        if len(syst.up) != layout.nbins or len(syst.down) != layout.nbins:
+    for name, systs in extra.items():
+        if any(len(s.up) != layout.nbins or len(s.down) != layout.nbins for s in systs):
             raise ValueError(f"systematic {name}: need one up and one down yield per period "
                              f"({layout.nbins})")
+        if not _NAME_RE.match(name):
+            raise ValueError(f"systematic name {name!r}: use letters, digits, '_', '.', '-'")
         if name in reserved or re.match(r"^(eot|sig_eff|sig_extra|bkg_extrap|bkg_norm)_", name):
             raise ValueError(f"systematic name {name!r} clashes with a built-in nuisance")
 
@@ -330,7 +347,7 @@ def build_workspace(
     periods: Sequence[PeriodInputs],
     *,
     yield_rel_error: float = 0.10,
-    extra_systematics: Mapping[str, Systematic] | None = None,
+    extra_systematics: Mapping[str, Systematic | Sequence[Systematic]] | None = None,
     background_norm: Literal["per_period", "shared"] = "per_period",
     poi: str = POI_NAME,
     measurement_name: str = "NA64_invisible",
@@ -338,10 +355,12 @@ def build_workspace(
     """pyhf JSON workspace: periods are the bins of the box and sideband channels.
 
     ``yield_rel_error`` is the A' yield uncertainty, correlated across periods.
-    ``extra_systematics`` maps a nuisance name to per-period variations.
-    See the module docstring for the model and its edge cases.
+    ``extra_systematics`` maps a nuisance name to its per-period variations: one
+    :class:`Systematic`, or several (one per sample) for a nuisance that moves signal and
+    background together (an energy-scale shift). See the module docstring for the model and
+    its edge cases.
     """
-    extra = dict(extra_systematics or {})
+    extra = _normalise_extra(extra_systematics)
     layout = _layout(periods, background_norm)
     _check_extra(extra, layout)
     if not any(p.signal > 0 for p in periods):

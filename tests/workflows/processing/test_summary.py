@@ -63,8 +63,11 @@ def test_a_version_0_file_is_read_into_typed_parts():
 
 def test_the_json_keeps_the_keys_and_values_of_version_0():
     out = PeriodSummary.from_json(VERSION_0).to_json()
-    assert out == {**VERSION_0, "schema_version": SCHEMA_VERSION, "status": "processed",
-                   "reason": None, "outputs": {}}
+    # Version 2 adds what each variation changed (unknown in older files: null, defaults).
+    added = {"thresholds": None, "ecal_factor": 1.0, "hcal_factor": 1.0, "correlated": True}
+    variations = {k: {**v, **added} for k, v in VERSION_0["variations"].items()}
+    assert out == {**VERSION_0, "variations": variations, "schema_version": SCHEMA_VERSION,
+                   "status": "processed", "reason": None, "outputs": {}}
     assert "entries" not in out["failed"][0]  # a file failure has no entry range
     assert json.loads(json.dumps(out)) == out
     assert PeriodSummary.from_json(out) == PeriodSummary.from_json(VERSION_0)
