@@ -202,3 +202,29 @@ def test_whole_numbers_are_accepted_for_a_count(tmp_path, periods):
 
 def test_thresholds_default_is_valid():
     assert Thresholds().c_ecal_min == 50.0 and Thresholds().a_hcal_min == 1.0
+
+
+def test_each_variation_summary_says_what_it_changed(tmp_path, reference, periods):
+    """What the fit needs to redo a variation's sideband extrapolation travels with it."""
+    from workflows.processing.summary import variation_summaries
+
+    path = tmp_path / "v.yaml"
+    path.write_text("variations:\n"
+                    "  box_edge: {kind: cut, threshold: box_ecal_max, down: 47.0, up: 53.0}\n"
+                    "  veto: {kind: cut, threshold: veto_max, up: 0.7, correlated: false}\n"
+                    "  ecal_scale: {kind: energy_scale, ecal: 0.01}\n")
+    by_name = {p.name: p for p in periods}
+    variations = load_variations(path, periods).for_period(by_name["2022"])
+    out = run(reference, variations, calibration_electrons(50) + [electron(30.0, hcal=hcal_deposit(0.2))])
+    summaries = variation_summaries(out.hists, variations, blinded=True)
+    assert set(summaries) == {"box_edge_up", "box_edge_down", "veto_up", "ecal_scale_up", "ecal_scale_down"}
+    assert summaries["box_edge_up"].thresholds.box_ecal_max == 53.0
+    assert summaries["box_edge_down"].thresholds.box_ecal_max == 47.0
+    assert summaries["veto_up"].thresholds.veto_max == 0.7 and not summaries["veto_up"].correlated
+    assert summaries["box_edge_up"].correlated
+    assert summaries["ecal_scale_up"].ecal_factor == pytest.approx(1.01)
+    assert summaries["ecal_scale_down"].ecal_factor == pytest.approx(0.99)
+    assert summaries["ecal_scale_up"].thresholds == by_name["2022"].cuts
+    # ... and survives the JSON round trip of summary.json
+    for name, v in summaries.items():
+        assert type(v).model_validate_json(v.model_dump_json()) == v, name
