@@ -27,7 +27,12 @@ import pyhf
 import pytest
 
 from workflows.stats.limits import upper_limit
-from workflows.stats.model import PeriodInputs, build_workspace
+from workflows.stats.model import (
+    LOGNORMAL_MODIFIER_SETTINGS,
+    PeriodInputs,
+    Systematic,
+    build_workspace,
+)
 
 ROOT = pytest.importorskip(
     "ROOT",
@@ -281,17 +286,131 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_asymptotic_limits_match_roostats(case: str) -> None:
-    make, normsys, histosys = CASES[case]
-    spec = make()
+def _compare_limits(spec: dict, normsys: str, histosys: str, label: str,
+                    expected_nuisances: tuple[str, ...] = ()) -> list[float]:
+    """pyhf vs RooStats [observed, expected -2..+2 sigma]: relative differences."""
     settings = {"normsys": {"interpcode": normsys}, "histosys": {"interpcode": histosys}}
     ours = upper_limit(spec, cl=0.9, method="asymptotic", modifier_settings=settings)
     ours_values = [ours.observed, *ours.expected]
     ws = to_roostats(spec, poi_upper=20.0 * max(ours_values), normsys=normsys, histosys=histosys)
+    nuisances = ws.obj("ModelConfig").GetNuisanceParameters()
+    for name in expected_nuisances:  # the converted model really carries them
+        assert ws.var(f"alpha_{name}"), f"alpha_{name} missing from the ROOT workspace"
+        assert nuisances.find(f"alpha_{name}"), f"alpha_{name} is no nuisance of the ROOT model"
+    params = ws.obj("ModelConfig").GetPdf().getParameters(ws.data("obsData"))
+    ROOT.SetOwnership(params, False)
+    ws.saveSnapshot("initial", params, True)
     check_conversion(ws, spec, settings)
+    check_single_shifts(ws, spec, settings, expected_nuisances)
+    ws.loadSnapshot("initial")  # the checks moved the parameters: fits start at the inits
     theirs = roostats_limits(ws, 0.9, ours_values)
-    print(case, "pyhf", ours_values, "RooStats", theirs)
-    rel = [abs(a / b - 1) for a, b in zip(ours_values, theirs)]
+    print(label, "pyhf", ours_values, "RooStats", theirs)
     assert all(math.isfinite(t) for t in theirs)
+    rel = [abs(a / b - 1) for a, b in zip(ours_values, theirs)]
+    print(label, "relative differences", rel)
+    return rel
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_asymptotic_limits_match_roostats(case: str) -> None:
+    make, normsys, histosys = CASES[case]
+    rel = _compare_limits(make(), normsys, histosys, case)
+    assert max(rel) < REL_TOL, f"relative differences {rel}"
+
+
+SYSTEMATIC_NUISANCES = ("ecal_scale", "bkg_model", "veto_2022", "sig_shape")
+
+
+def _multi_period_systematics() -> dict:
+    """Three periods (two with sidebands) and the fit's systematic-variation nuisances."""
+    periods = [
+        PeriodInputs("2021", 5.0e10, 0.12, 0.04, 2.0, box_observed=0, a_observed=10, c_observed=28),
+        PeriodInputs("2022", 9.0e10, 0.25, 0.08, 3.5, box_observed=1, a_observed=15, c_observed=40),
+        PeriodInputs("2023", 1.2e11, 0.30, 0.10, 4.5, box_observed=0),
+    ]
+    sig = np.array([p.signal for p in periods])
+    bkg = np.array([p.background for p in periods])
+    extra = {
+        # one nuisance moving signal and background together (energy-scale shift)
+        "ecal_scale": (Systematic("signal", up=list(sig * [1.06, 1.05, 1.07]),
+                                  down=list(sig * [0.95, 0.96, 0.94])),
+                       Systematic("background", up=list(bkg * [1.20, 1.15, 1.25]),
+                                  down=list(bkg * [0.88, 0.90, 0.85]))),
+        # asymmetric normsys: background +30 %, -10 %
+        "bkg_model": Systematic("background", up=list(bkg * 1.3), down=list(bkg * 0.9)),
+        # uncorrelated, one period only: up = down = nominal elsewhere
+        "veto_2022": Systematic("background", up=list(bkg * [1.0, 1.4, 1.0]),
+                                down=list(bkg * [1.0, 0.75, 1.0])),
+        # shape (additive) variation of the signal
+        "sig_shape": Systematic("signal", up=list(sig * [1.08, 1.12, 1.05]),
+                                down=list(sig * [0.90, 0.93, 0.97]), kind="histosys"),
+    }
+    return build_workspace(periods, extra_systematics=extra)
+
+
+def _modifier_samples(spec: dict) -> dict[str, set[tuple[str, str]]]:
+    """nuisance name -> {(sample name, modifier type)} over all channels."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            for mod in sample["modifiers"]:
+                out.setdefault(mod["name"], set()).add((sample["name"], mod["type"]))
+    return out
+
+
+def check_single_shifts(ws: Any, spec: dict, modifier_settings: dict,
+                        names: tuple[str, ...]) -> None:
+    """Each named nuisance alone at +-0.5 and +-1.5 sigma (both interpolation regions)
+    changes the NLL by the same amount in pyhf and ROOT (so none was dropped or half
+    converted, e.g. only on one of the samples it acts on)."""
+    workspace = pyhf.Workspace(spec)
+    model = workspace.model(modifier_settings=modifier_settings)
+    data = workspace.data(model)
+    nll = ws.obj("ModelConfig").GetPdf().createNLL(ws.data("obsData"))
+    ROOT.SetOwnership(nll, False)
+    base = np.asarray(model.config.suggested_init(), dtype=float)
+
+    def both(point: np.ndarray) -> tuple[float, float]:
+        _set_point(ws, model, point)
+        return -float(model.logpdf(point, data)[0]), nll.getVal()
+
+    pyhf0, root0 = both(base)
+    for name in names:
+        index = model.config.par_slice(name).start
+        for shift in (-1.5, -0.5, 0.5, 1.5):
+            point = base.copy()
+            point[index] = shift
+            pyhf_nll, root_nll = both(point)
+            assert abs(pyhf_nll - pyhf0) > 1e-6, f"{name} at {shift:+} sigma: no effect"
+            np.testing.assert_allclose(root_nll - root0, pyhf_nll - pyhf0, rtol=1e-7, atol=1e-9,
+                                       err_msg=f"{name} at {shift:+} sigma")
+
+
+# Interpolation aligned explicitly on both sides: "pyhf_default" = pyhf's model
+# default (normsys code4 = ROOT FlexibleInterpVar 5, histosys code4p = ROOT
+# PiecewiseInterpolation 4); "lognormal" = LOGNORMAL_MODIFIER_SETTINGS (normsys code1 =
+# ROOT 1, histosys code0 = ROOT 0). to_roostats sets ROOT's codes on every interpolation.
+SYSTEMATIC_SETTINGS = {
+    "pyhf_default": {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}},
+    "lognormal": LOGNORMAL_MODIFIER_SETTINGS,
+}
+
+
+@pytest.mark.parametrize("settings", list(SYSTEMATIC_SETTINGS))
+def test_systematic_nuisances_match_roostats(settings: str) -> None:
+    spec = _multi_period_systematics()
+    acts_on = _modifier_samples(spec)
+    # build_workspace really put them where they belong (the model ROOT gets)
+    assert acts_on["ecal_scale"] == {("signal_2021", "normsys"), ("signal_2022", "normsys"),
+                                     ("signal_2023", "normsys"), ("background_2021", "normsys"),
+                                     ("background_2022", "normsys"),
+                                     ("background_2023", "normsys")}
+    assert {s for s, _ in acts_on["bkg_model"]} == {"background_2021", "background_2022",
+                                                     "background_2023"}
+    assert {s for s, _ in acts_on["sig_shape"]} == {"signal_2021", "signal_2022", "signal_2023"}
+    assert {t for _, t in acts_on["sig_shape"]} == {"histosys"}
+    assert any(s["name"] in ("sideband_A", "sideband_C") for s in spec["channels"])
+    codes = SYSTEMATIC_SETTINGS[settings]
+    rel = _compare_limits(spec, codes["normsys"]["interpcode"], codes["histosys"]["interpcode"],
+                          f"systematics_{settings}", SYSTEMATIC_NUISANCES)
     assert max(rel) < REL_TOL, f"relative differences {rel}"
