@@ -215,3 +215,29 @@ def test_data_processing_skips_signal_catalogs(sample):
     assert listing.exit_code == 0, listing.output
     samples = listing.stdout.split("Signal samples")[1]
     assert SAMPLE in samples and "16.7" in samples and f"{GENERATED}" in samples
+
+
+def test_simulated_samples_are_written_with_signal_catalogs_and_measured_through_them(tmp_path):
+    from workflows.processing.catalog import load_catalog, load_signal_samples
+
+    catalog = tmp_path / "catalog"
+    write_catalog(catalog, "2022", ["../data/*.root"], eot=1e11)  # no data files needed
+    out = tmp_path / "out"
+    result = run("signal", "--catalog", str(catalog), "--output", str(out), "--mass", "0.02",
+                 "--events", "1500")  # enough calibration triggers (>= 100) for the reference
+    assert result.exit_code == 0, result.output
+    written = out / "signal" / "catalogs"
+    (data,) = load_catalog(written, require_files=False)
+    (sample,) = load_signal_samples(written)
+    assert data.name == "2022" and sample.name == "2022_m20MeV" and sample.mass == 0.02
+    assert sample.data_period == "2022" and sample.period.cuts == data.cuts
+    assert sample.generated >= 1500  # A' above threshold, before the trigger acceptance
+    eff = json.loads((out / EFFICIENCY_FILE).read_text())
+    (detail,) = eff["details"]
+    assert detail["generated"] == sample.generated and detail["catalog"] == str(written / f"{sample.name}.yaml")
+    assert eff["efficiency"]["2022"] == [detail["box"] / sample.generated]
+    assert 0.1 < eff["efficiency"]["2022"][0] <= 1
+    # the written catalogs are an ordinary signal-catalog directory: the same numbers again
+    again = run("signal", "--catalog", str(written), "--output", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "again" / EFFICIENCY_FILE).read_text())["efficiency"] == eff["efficiency"]
