@@ -121,13 +121,21 @@ def signal_limit_line(report: FitReport) -> str:
 
 
 def efficiency_table(table: EfficiencyTable) -> Table:
-    """Signal efficiency per period (rows) and A' mass (columns)."""
+    """Signal efficiency per period (rows) and A' mass (columns); with variations, a row per
+    period under it with the largest relative change of any variation and its name."""
     out = Table(title="A' signal efficiency (box after all cuts / generated)", title_justify="left")
     out.add_column("period")
     for m in table.masses:
         out.add_column(f"{1e3 * m:g} MeV", justify="right")
     for period, values in table.efficiency.items():
         out.add_row(period, *(f"{v:.3f}" for v in values))
+        if table.variations:
+            cells = []
+            for i, v in enumerate(values):
+                shifts = {name: by[period][i] - v for name, by in table.variations.items()}
+                name = max(shifts, key=lambda n: abs(shifts[n]))
+                cells.append("-" if v == 0 else f"{100 * shifts[name] / v:+.1f}% {name}")
+            out.add_row("  largest variation", *cells, style="dim")
     return out
 
 

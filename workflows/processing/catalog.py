@@ -6,22 +6,42 @@ threshold overrides of the selection (``cuts:``), the energy calibration and the
 HCAL modules that enter E_HCAL. Everything is validated before any work starts
 (every number finite, the name a plain directory name): a bad catalog raises
 :class:`CatalogError` naming the file, the key and the problem.
+
+A catalog directory may also hold **signal catalogs**: A' samples simulating the
+conditions of one of its data periods (a top-level ``signal:`` key marks them)::
+
+    name: "2022_m16p7MeV"
+    files: [signal/2022_m16p7/*.root]
+    signal: {mass: 0.0167, generated: 20000, period: "2022"}
+
+``mass`` is the A' mass (GeV, > 0), ``generated`` the number of A' generated with
+E_A' above the yield's threshold (a whole number > 0, required), ``period`` the data
+period whose conditions the sample simulates. The sample inherits that period's beam,
+eot, cuts, calibration, HCAL modules and reference_events; it may give its own
+``calibration`` (a simulation calibrated differently), ``reference_events`` (its own
+number of calibration triggers) and ``description``, and nothing else (beam, eot, cuts
+and hcal_modules are the period's, so that the efficiency is that of the period's
+selection). :func:`load_catalog` (data processing) skips signal catalogs;
+:func:`load_signal_samples` loads them, resolved against the data periods.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import re
 import reprlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from processors.cuts import Thresholds
 from processors.errors import ConfigurationError
 from workflows.processing import config_yaml
+
+log = logging.getLogger(__name__)
 
 
 class CatalogError(ConfigurationError):
@@ -117,6 +137,67 @@ class Period(BaseModel):
         return missing
 
 
+#: Keys of a data period that a signal sample inherits and may not give itself.
+SIGNAL_INHERITED = ("beam", "eot", "cuts", "hcal_modules")
+
+
+class SignalInfo(BaseModel):
+    """The ``signal:`` mapping of a signal catalog."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    mass: float = Field(gt=0, description="A' mass, GeV")
+    generated: Annotated[int, Strict()] = Field(
+        gt=0, description="A' generated with E_A' above the yield's threshold")
+    period: str = Field(min_length=1, description="the data period whose conditions it simulates")
+
+
+class SignalCatalog(BaseModel):
+    """A signal catalog file as written: the sample's files and what it overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=100)
+    files: list[str] = Field(min_length=1)
+    signal: SignalInfo
+    calibration: Calibration | None = None
+    reference_events: int | None = Field(None, gt=0)
+    description: str = ""
+
+    _safe_name = field_validator("name")(Period._safe_name.__func__)
+
+
+class SignalSample(BaseModel):
+    """A signal sample resolved against its data period, ready to be processed.
+
+    ``period`` is what is processed: the data period's beam, eot, cuts, calibration, HCAL
+    modules and reference_events (with the sample's overrides), the sample's name and files.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    mass: float
+    generated: int
+    data_period: str
+    period: Period
+    source: Path
+
+    @classmethod
+    def resolve(cls, spec: SignalCatalog, data: Period, path: Path) -> SignalSample:
+        """The sample of catalog ``spec`` (file ``path``) of the data period ``data``."""
+        overrides = {k: getattr(spec, k) for k in ("calibration", "reference_events")
+                     if getattr(spec, k) is not None}
+        period = data.model_copy(update={
+            "name": spec.name, "files": list(spec.files), "base_dir": path.parent.resolve(),
+            "source": path, **overrides,
+            "description": spec.description
+            or f"A' signal sample, m = {spec.signal.mass:g} GeV, of period {data.name}",
+        })
+        return cls(name=spec.name, mass=spec.signal.mass, generated=spec.signal.generated,
+                   data_period=data.name, period=period, source=path)
+
+
 def _key_path(loc: Iterable[int | str]) -> str:
     return ".".join(str(p) for p in loc) or "<top level>"
 
@@ -171,16 +252,47 @@ def load_yaml(path: Path) -> dict:
     return read_yaml(path)[0]
 
 
-def load_period(path: Path | str) -> Period:
-    """Load and validate one catalog file."""
-    path = Path(path)
+def _read_catalog(path: Path) -> dict:
     data = load_yaml(path)
-    if isinstance(data.get("name"), int) and not isinstance(data["name"], bool):
-        data["name"] = str(data["name"])  # YAML reads `name: 2022` as an integer
+    for key, where in (("name", data), ("period", data.get("signal"))):
+        if isinstance(where, dict) and isinstance(where.get(key), int) and not isinstance(where[key], bool):
+            where[key] = str(where[key])  # YAML reads `name: 2022` as an integer
+    return data
+
+
+def is_signal_catalog(data: dict) -> bool:
+    """Whether a catalog's mapping describes a signal sample (it has a ``signal:`` key)."""
+    return "signal" in data
+
+
+def _period_from(path: Path, data: dict) -> Period:
     try:
         return Period.model_validate({**data, "base_dir": path.parent.resolve(), "source": path})
     except ValidationError as e:
         raise CatalogError(format_validation_error(path, e)) from None
+
+
+def _signal_from(path: Path, data: dict) -> SignalCatalog:
+    inherited = [k for k in SIGNAL_INHERITED if k in data]
+    problems = [f"{path}: key '{k}': a signal sample inherits it from its data period "
+                "(signal.period), it cannot be given here" for k in inherited]
+    try:
+        spec = SignalCatalog.model_validate({k: v for k, v in data.items() if k not in inherited})
+    except ValidationError as e:
+        problems.append(format_validation_error(path, e))
+        spec = None
+    if problems:
+        raise CatalogError("\n".join(problems))
+    return spec
+
+
+def load_period(path: Path | str) -> Period:
+    """Load and validate one data-period catalog file."""
+    path = Path(path)
+    data = _read_catalog(path)
+    if is_signal_catalog(data):
+        raise CatalogError(f"{path}: key 'signal': a signal-sample catalog, not a data period")
+    return _period_from(path, data)
 
 
 def catalog_files(catalog: Path | str) -> list[Path]:
@@ -198,33 +310,57 @@ def catalog_files(catalog: Path | str) -> list[Path]:
     return files
 
 
+def _scan(catalog: Path | str, signal: bool) -> tuple[list[Period], list[tuple[Path, SignalCatalog]],
+                                                      list[str]]:
+    """Every data period (and, if ``signal``, every signal catalog) of a catalog, with the
+    problems found; signal catalogs are only recognised, not validated, unless ``signal``."""
+    errors: list[str] = []
+    loaded: list[Period] = []
+    samples: list[tuple[Path, SignalCatalog]] = []
+    seen: dict[str, Path] = {}
+    for path in catalog_files(catalog):
+        try:
+            data = _read_catalog(path)
+            if is_signal_catalog(data):
+                if not signal:
+                    log.debug("%s: a signal-sample catalog, not a data period: skipped", path)
+                    continue
+                item: Period | SignalCatalog = _signal_from(path, data)
+            else:
+                item = _period_from(path, data)
+        except CatalogError as e:
+            errors.append(str(e))
+            continue
+        if item.name in seen:
+            errors.append(
+                f"{path}: key 'name': {'period' if isinstance(item, Period) else 'signal sample'} "
+                f"'{item.name}' is already defined in {seen[item.name]}"
+            )
+            continue
+        seen[item.name] = path
+        if isinstance(item, Period):
+            loaded.append(item)
+        else:
+            samples.append((path, item))
+    return loaded, samples, errors
+
+
 def load_catalog(
     catalog: Path | str,
     periods: Iterable[str] | None = None,
     require_files: bool = True,
 ) -> list[Period]:
-    """Load every period of a catalog directory, validated, in name order.
+    """Load every data period of a catalog directory, validated, in name order.
 
-    All problems of all files are collected and raised together, so that one run
+    Signal catalogs (a ``signal:`` key) are not data periods and are skipped. All
+    problems of all files are collected and raised together, so that one run
     shows everything that must be fixed. ``periods`` selects by name (unknown names
     are an error); ``require_files`` refuses entries that match no file on disk.
     """
-    errors: list[str] = []
-    loaded: list[Period] = []
-    seen: dict[str, Path] = {}
-    for path in catalog_files(catalog):
-        try:
-            period = load_period(path)
-        except CatalogError as e:
-            errors.append(str(e))
-            continue
-        if period.name in seen:
-            errors.append(
-                f"{path}: key 'name': period '{period.name}' is already defined in {seen[period.name]}"
-            )
-            continue
-        seen[period.name] = path
-        loaded.append(period)
+    loaded, _, errors = _scan(catalog, signal=False)
+    seen = {p.name for p in loaded}
+    if not loaded and not errors:
+        errors.append(f"{catalog}: holds no data-period catalogs (only signal samples)")
     if periods is not None:
         wanted = list(dict.fromkeys(periods))
         unknown = [p for p in wanted if p not in seen]
@@ -241,3 +377,38 @@ def load_catalog(
     if errors:
         raise CatalogError("\n".join(errors))
     return sorted(loaded, key=lambda p: p.name)
+
+
+def load_signal_samples(catalog: Path | str, require_files: bool = True) -> list[SignalSample]:
+    """The signal samples of a catalog directory, each resolved against its data period
+    (which need not have files on disk), ordered by period and mass.
+
+    Every problem is collected and raised together (:class:`CatalogError`): a catalog that
+    cannot be read, a ``signal.period`` that names no data period of the directory, two
+    samples of the same period and mass, and (``require_files``) entries matching no file.
+    An empty list when the directory holds no signal catalogs.
+    """
+    data, specs, errors = _scan(catalog, signal=True)
+    by_name = {p.name: p for p in data}
+    samples: list[SignalSample] = []
+    taken: dict[tuple[str, float], Path] = {}
+    for path, spec in specs:
+        period = by_name.get(spec.signal.period)
+        if period is None:
+            errors.append(f"{path}: key 'signal.period': no data period named '{spec.signal.period}' "
+                          f"in {catalog} (known: {', '.join(sorted(by_name)) or 'none'})")
+            continue
+        key = (period.name, spec.signal.mass)
+        if key in taken:
+            errors.append(f"{path}: key 'signal.mass': period {period.name} already has a sample at "
+                          f"{spec.signal.mass:g} GeV in {taken[key]}")
+            continue
+        taken[key] = path
+        sample = SignalSample.resolve(spec, period, path)
+        if require_files:
+            errors += [f"{path}: key 'files': '{entry}' matches no file"
+                       for entry in sample.period.missing_entries()]
+        samples.append(sample)
+    if errors:
+        raise CatalogError("\n".join(errors))
+    return sorted(samples, key=lambda s: (s.data_period, s.mass))

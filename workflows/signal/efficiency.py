@@ -1,31 +1,52 @@
-"""Signal efficiency per run period and A' mass, from simulated A' events through the
-same processors as the data.
+"""Signal efficiency per run period and A' mass, from A' samples through the same
+processors as the data.
 
-For each period and mass, A' -> invisible events are simulated with the period's
-conditions and E_A' above the box threshold (E0 - box edge, the yield's definition),
-processed unblinded with the period's cuts, calibration and its own calibration
-triggers, and the efficiency is
+A signal sample is described by a signal catalog (:mod:`workflows.processing.catalog`):
+its files, its mass, the number of A' ``generated`` with E_A' above the box threshold
+(E0 - box edge, the yield's definition) and the data period whose conditions it
+simulates. Each sample is processed unblinded with that period's cuts and calibration
+and a shower reference from the sample's own calibration triggers, and
 
-    efficiency = (signal events in the box after all cuts) / (A' generated)
+    efficiency = (signal events in the box after all cuts) / generated
 
-The simulated A' events carry the period's pile-up, so the pile-up loss is included.
+and, per systematic variation, the same with that variation's box count.
+
+Samples come from signal catalogs (anybody's simulation, :func:`measure_samples`) or
+from the project's simulation (:func:`measure`), which writes its samples with signal
+catalogs (``OUTPUT/signal/catalogs/``) and then measures them the same way. The
+simulated A' events carry the period's pile-up, so the pile-up loss is included.
+
+The table needs every period at every mass: samples whose periods have different mass
+sets are refused (naming what is missing) rather than extrapolated.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from processors.errors import ConfigurationError, InputError, ProcessingError
 from processors.variations import NOMINAL
-from workflows.processing.catalog import Period, load_catalog
+from workflows.processing.catalog import (
+    CatalogError,
+    Period,
+    SignalSample,
+    load_catalog,
+    load_signal_samples,
+)
 from workflows.processing.results import load_json, write_json
+from workflows.signal.samples import signal_variations, write_processing_catalogs, write_signal_catalogs
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MASSES = (0.002, 0.02, 0.2, 0.9)
 EFFICIENCY_FILE = "signal_efficiency.json"
+DEFINITION = ("signal events in the box after all cuts / A' generated with E_A' > E0 - box edge "
+              "(pile-up included in the simulation)")
 
 
 def mass_tag(mass: float) -> str:
@@ -60,13 +81,134 @@ class EfficiencyTable:
         return cls(tuple(d["masses"]), {k: tuple(v) for k, v in d["efficiency"].items()}, variations)
 
 
-def _period_catalog(period: Period, name: str, files: str, directory: Path) -> Path:
-    data = period.model_dump(mode="json")
-    data.update(name=name, files=[files], description=f"A' signal sample of period {period.name}")
-    path = directory / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def table_layout(samples: Sequence[SignalSample]) -> tuple[list[str], list[float]]:
+    """The periods and masses (sorted) of the table of ``samples``; :class:`CatalogError` when
+    a period lacks a sample at a mass another period has (no extrapolation)."""
+    masses = sorted({s.mass for s in samples})
+    periods = sorted({s.data_period for s in samples})
+    problems = []
+    for period in periods:
+        have = {s.mass for s in samples if s.data_period == period}
+        if missing := [m for m in masses if m not in have]:
+            files = ", ".join(str(s.source) for s in samples if s.data_period == period)
+            problems.append(f"{files}: key 'signal.mass': period {period} has no signal sample at "
+                            f"{', '.join(f'{m:g}' for m in missing)} GeV, which other periods have; "
+                            "the efficiency table needs every period at every mass")
+    if problems:
+        raise CatalogError("\n".join(problems))
+    return periods, masses
+
+
+def _box(sample: SignalSample, box: int | None, variation: str = NOMINAL) -> int:
+    what = "" if variation == NOMINAL else f" with variation {variation}"
+    if box is None:
+        raise ProcessingError(f"{sample.source}: signal sample {sample.name}: no box count{what} "
+                              "(processed blinded)")
+    if box > sample.generated:
+        raise InputError(f"{sample.source}: key 'signal.generated': {box} events of sample "
+                         f"{sample.name} are in the box after all cuts{what}, more than the "
+                         f"{sample.generated} generated")
+    return box
+
+
+def measure_samples(
+    samples: Sequence[SignalSample],
+    output: Path,
+    variations_file: Path | None = None,
+    cluster=None,
+    data_periods: Sequence[Period] | None = None,
+) -> EfficiencyTable:
+    """Process the signal ``samples`` unblinded (with the variations of ``variations_file``,
+    if given) and count: the efficiency table, written to ``output/signal_efficiency.json``.
+
+    ``data_periods`` (the catalog's data periods) are what a variation's ``periods:`` may
+    name; by default the periods of the samples.
+    The samples are processed under ``output/signal/processed/<sample>`` from the period
+    catalogs written to ``output/signal/periods/``; a sample processed before with the same
+    inputs and configuration is not processed again.
+    """
+    from workflows.processing.periods import run_processing
+
+    if not samples:
+        raise CatalogError("no signal samples to measure")
+    periods, masses = table_layout(samples)
+    work = Path(output) / "signal"
+    catalogs = write_processing_catalogs(work / "periods", samples)
+    vfile = (signal_variations(Path(variations_file), samples, catalogs / "variations.yaml",
+                               data_periods)
+             if variations_file is not None else None)
+    runs = {r.period: r for r in run_processing(catalogs, work / "processed", unblind=True,
+                                                variations_file=vfile, cluster=cluster,
+                                                progress=False)}
+    nominal_eff: dict[str, list[float]] = {p: [] for p in periods}
+    varied: dict[str, dict[str, list[float]]] = {}
+    details = []
+    for sample in sorted(samples, key=lambda s: (s.data_period, s.mass)):
+        run = runs[sample.name]
+        if not run.complete or run.summary is None:
+            raise ProcessingError(f"{sample.source}: signal sample {sample.name} could not be "
+                                  f"processed completely: {run.message or run.status}")
+        summary = run.summary
+        box = _box(sample, summary.regions.box)
+        eff = box / sample.generated
+        nominal_eff[sample.data_period].append(eff)
+        by_variation = {}
+        for name, v in (summary.variations or {}).items():
+            vbox = _box(sample, v.regions.box, name)
+            by_variation[name] = {"box": vbox, "efficiency": vbox / sample.generated}
+            varied.setdefault(name, {p: [] for p in periods})[sample.data_period].append(
+                vbox / sample.generated)
+        log.info("%s: %d of %d generated in the box, efficiency %.4f", sample.name, box,
+                 sample.generated, eff)
+        details.append({"period": sample.data_period, "mass": sample.mass, "sample": sample.name,
+                        "catalog": str(sample.source), "box": box, "generated": sample.generated,
+                        "efficiency": eff, "variations": by_variation})
+    table = EfficiencyTable(tuple(masses), {k: tuple(v) for k, v in nominal_eff.items()},
+                            {n: {k: tuple(v) for k, v in by.items()} for n, by in varied.items()})
+    write_json(Path(output) / EFFICIENCY_FILE, {
+        "masses": masses, "efficiency": nominal_eff, "variations": varied, "details": details,
+        "definition": DEFINITION,
+        **({"variations_file": str(variations_file)} if variations_file is not None else {}),
+    })
+    return table
+
+
+def simulate_samples(
+    catalog: Path,
+    output: Path,
+    masses: Sequence[float] = DEFAULT_MASSES,
+    n_events: int = 2000,
+    periods: Sequence[str] | None = None,
+    seed: int = 11,
+) -> Path:
+    """Simulate A' samples of each period and mass under ``output/signal/data/`` and write
+    them with signal catalogs (``generated`` from the simulation) to
+    ``output/signal/catalogs/``, beside copies of the data periods; return that directory."""
+    from workflows.signal.aprime import sample_energy_fraction
+    from workflows.simulation import SignalSpec, simulate_period
+
+    selected = load_catalog(catalog, periods, require_files=False)
+    work = Path(output) / "signal"
+    entries = []
+    for period in selected:
+        e0 = period.beam.energy
+        x_min = 1.0 - period.cuts.box_ecal_max / e0
+        for mass in masses:
+            name = f"{period.name}_{mass_tag(mass)}"
+            spec = SignalSpec(mass, n_events,
+                              lambda n, rng, m=mass, e=e0, x=x_min:
+                              sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
+            report = simulate_period(period, 0, work / "data" / name, seed=seed, signal=spec)
+            info = report.signal
+            entries.append({
+                "name": name, "files": [f"../data/{name}/*.root"],
+                "signal": {"mass": mass, "generated": int(info["generated_signal_events"]),
+                           "period": period.name},
+                "description": (f"A' -> invisible sample simulated by na64 (seed {seed}): "
+                                f"{info['signal_events']} physics triggers written, pile-up "
+                                f"probability {report.pileup_probability:.4f}"),
+            })
+    return write_signal_catalogs(work / "catalogs", selected, entries)
 
 
 def measure(
@@ -77,48 +219,58 @@ def measure(
     periods: Sequence[str] | None = None,
     seed: int = 11,
     cluster=None,
+    variations_file: Path | None = None,
 ) -> EfficiencyTable:
-    """Simulate, process and count: the efficiency table, written to ``output``."""
-    from workflows.processing.periods import run_processing
-    from workflows.signal.aprime import sample_energy_fraction
-    from workflows.simulation import SignalSpec, simulate_period
+    """Simulate (:func:`simulate_samples`), process and count (:func:`measure_samples`)."""
+    if variations_file is not None:  # refused before anything is simulated
+        from workflows.processing.variations import load_variations
 
-    selected = load_catalog(catalog, periods, require_files=False)
-    work = Path(output) / "signal"
-    generated: dict[tuple[str, float], dict] = {}
-    for period in selected:
-        e0 = period.beam.energy
-        x_min = 1.0 - period.cuts.box_ecal_max / e0
-        for mass in masses:
-            name = f"{period.name}_{mass_tag(mass)}"
-            data_dir = work / "data" / name
-            spec = SignalSpec(mass, n_events,
-                              lambda n, rng, m=mass, e=e0, x=x_min:
-                              sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
-            report = simulate_period(period, 0, data_dir, seed=seed, signal=spec)
-            generated[(period.name, mass)] = {**report.signal, "pileup": report.pileup_probability}
-            _period_catalog(period, name, str(data_dir.resolve() / "*.root"), work / "catalogs")
-    runs = run_processing(work / "catalogs", work / "processed", unblind=True, cluster=cluster,
-                          progress=False)
-    by_name = {r.period: r for r in runs}
-    table: dict[str, list[float]] = {}
-    details = []
-    for period in selected:
-        row = []
-        for mass in masses:
-            name = f"{period.name}_{mass_tag(mass)}"
-            box = by_name[name].summary.regions.box
-            info = generated[(period.name, mass)]
-            eff = box / info["generated_signal_events"]
-            row.append(eff)
-            details.append({"period": period.name, "mass": mass, "box": box,
-                            "generated": info["generated_signal_events"],
-                            "pileup_probability": info["pileup"], "efficiency": eff})
-        table[period.name] = row
-    result = EfficiencyTable(tuple(masses), {k: tuple(v) for k, v in table.items()})
-    write_json(Path(output) / EFFICIENCY_FILE, {
-        "masses": list(masses), "efficiency": table, "details": details,
-        "definition": "signal events in the box after all cuts / A' generated with E_A' > E0 - box edge "
-                      "(pile-up included in the simulation)",
-    })
-    return result
+        load_variations(variations_file, load_catalog(catalog, require_files=False))
+    written = simulate_samples(catalog, output, masses, n_events, periods, seed)
+    return measure_samples(load_signal_samples(written), output, variations_file, cluster,
+                           load_catalog(written, require_files=False))
+
+
+def select_samples(samples: Sequence[SignalSample], masses: Sequence[float] | None = None,
+                   periods: Sequence[str] | None = None) -> list[SignalSample]:
+    """The samples of the given data periods and masses (all when None); a period or mass
+    that no sample has is a :class:`ConfigurationError`."""
+    out = list(samples)
+    if periods:
+        known = sorted({s.data_period for s in out})
+        if unknown := [p for p in periods if p not in known]:
+            raise ConfigurationError(f"--period: no signal sample of period {', '.join(unknown)} "
+                                     f"(periods with samples: {', '.join(known)})")
+        out = [s for s in out if s.data_period in periods]
+    if masses:
+        known_m = sorted({s.mass for s in out})
+        if unknown_m := [m for m in masses if not any(np.isclose(m, k, rtol=1e-9) for k in known_m)]:
+            raise ConfigurationError(f"--mass: no signal sample at {', '.join(f'{m:g}' for m in unknown_m)}"
+                                     f" GeV (masses of the samples: {', '.join(f'{m:g}' for m in known_m)})")
+        out = [s for s in out if any(np.isclose(s.mass, m, rtol=1e-9) for m in masses)]
+    return out
+
+
+def signal_efficiency(
+    catalog: Path,
+    output: Path,
+    masses: Sequence[float] | None = None,
+    n_events: int | None = None,
+    periods: Sequence[str] | None = None,
+    seed: int = 11,
+    cluster=None,
+    variations_file: Path | None = None,
+) -> EfficiencyTable:
+    """What ``na64 signal`` does: measure the signal samples of ``catalog`` if it holds
+    signal catalogs (``masses`` and ``periods`` select among them; ``n_events`` must not be
+    given), otherwise simulate them (:func:`measure`) and measure them the same way."""
+    samples = load_signal_samples(catalog)
+    if samples:
+        if n_events is not None:
+            raise ConfigurationError(f"--events: {catalog} holds signal catalogs; their samples are "
+                                     "used as they are (their size is their catalogs' 'generated')")
+        log.info("%d signal sample(s) from the signal catalogs of %s", len(samples), catalog)
+        return measure_samples(select_samples(samples, masses, periods), output, variations_file,
+                               cluster, load_catalog(catalog, require_files=False))
+    return measure(catalog, output, masses or DEFAULT_MASSES, n_events or 2000, periods, seed,
+                   cluster, variations_file)

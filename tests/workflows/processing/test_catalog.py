@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from processors.cuts import Thresholds
 from processors.errors import ConfigurationError
-from workflows.processing.catalog import CatalogError, load_catalog, load_period
+from workflows.processing.catalog import CatalogError, load_catalog, load_period, load_signal_samples
 
 DATASETS = Path(__file__).resolve().parents[3] / "datasets"
 
@@ -270,3 +270,92 @@ def test_numbers_must_be_finite(tmp_path, change, key):
 def test_thresholds_must_be_finite():
     with pytest.raises(ValidationError, match="finite number"):
         Thresholds(veto_max=math.inf)
+
+
+# --- Signal catalogs: A' samples of a data period --------------------------------------------------
+
+SIGNAL = """name: "p_m16p7MeV"
+files: [signal/*.root]
+signal: {mass: 0.0167, generated: 20000, period: "p"}
+"""
+
+
+def with_signal(tmp_path: Path, text: str = SIGNAL, period: str = GOOD) -> Path:
+    write(tmp_path, period.replace("eot: 1.0e10", "eot: 1.0e10\ncuts: {chi2_max: 30.0}\n"
+                                   "calibration: {ecal_scale: 1.02}\nhcal_modules: [0, 1]"))
+    (tmp_path / "signal").mkdir(exist_ok=True)
+    (tmp_path / "signal" / "a.root").write_bytes(b"")
+    (tmp_path / "s.yaml").write_text(text)
+    return tmp_path
+
+
+def test_data_catalog_loading_skips_signal_catalogs(tmp_path):
+    periods = load_catalog(with_signal(tmp_path))
+    assert [p.name for p in periods] == ["p"]
+    with pytest.raises(CatalogError, match="no period named 'p_m16p7MeV'"):
+        load_catalog(tmp_path, ["p_m16p7MeV"])
+    with pytest.raises(CatalogError, match=r"s\.yaml: key 'signal': a signal-sample catalog"):
+        load_period(tmp_path / "s.yaml")
+    (tmp_path / "p.yaml").unlink()
+    with pytest.raises(CatalogError, match="holds no data-period catalogs"):
+        load_catalog(tmp_path)
+
+
+def test_signal_sample_inherits_its_data_period(tmp_path):
+    (sample,) = load_signal_samples(with_signal(tmp_path))
+    (data,) = load_catalog(tmp_path)
+    assert (sample.name, sample.mass, sample.generated, sample.data_period) == ("p_m16p7MeV", 0.0167, 20000, "p")
+    p = sample.period
+    assert p.name == "p_m16p7MeV" and p.source == tmp_path / "s.yaml"
+    assert (p.beam, p.eot, p.cuts, p.calibration, p.hcal_modules, p.reference_events) == \
+        (data.beam, data.eot, data.cuts, data.calibration, data.hcal_modules, data.reference_events)
+    assert p.cuts.chi2_max == 30.0 and p.hcal_modules == (0, 1)
+    assert p.resolve_files() == [(tmp_path / "signal" / "a.root").resolve()]
+    assert "0.0167 GeV" in p.description and "period p" in p.description
+
+
+def test_signal_sample_overrides(tmp_path):
+    text = SIGNAL + "calibration: {ecal_scale: 0.98}\nreference_events: 500\ndescription: theirs\n"
+    (sample,) = load_signal_samples(with_signal(tmp_path, text.replace("period: \"p\"", "period: p")))
+    assert sample.period.calibration.ecal_scale == 0.98 and sample.period.calibration.hcal_scale == 1.0
+    assert sample.period.reference_events == 500 and sample.period.description == "theirs"
+    assert sample.period.cuts.chi2_max == 30.0  # the rest is still the period's
+
+
+def test_no_signal_catalogs_is_an_empty_list(tmp_path):
+    write(tmp_path, GOOD)
+    assert load_signal_samples(tmp_path) == []
+
+
+@pytest.mark.parametrize(("change", "key", "problem"), [
+    (("generated: 20000, ", ""), "signal.generated", "required key is missing"),
+    (("generated: 20000", "generated: -4"), "signal.generated", "greater than 0"),
+    (("generated: 20000", "generated: 2.0e4"), "signal.generated", "valid integer"),
+    (("generated: 20000", "generated: true"), "signal.generated", "valid integer"),
+    (("mass: 0.0167", "mass: 0"), "signal.mass", "greater than 0"),
+    (("mass: 0.0167", "mass: .nan"), "signal.mass", "finite number"),
+    (('period: "p"', 'period: "2099"'), "signal.period", "no data period named '2099'"),
+    (('name: "p_m16p7MeV"', 'name: "p"'), "name", "already defined"),
+    (('name: "p_m16p7MeV"', 'name: "../up"'), "name", "directory of the output"),
+    (("files: [signal/*.root]", "files: [nowhere/*.root]"), "files", "matches no file"),
+    (("files: [signal/*.root]\n", "files: [signal/*.root]\nbeam: {particle: e-, energy: 80.0}\n"),
+     "beam", "inherits it from its data period"),
+    (("files: [signal/*.root]\n", "files: [signal/*.root]\nhcal_modules: [0]\n"),
+     "hcal_modules", "inherits it from its data period"),
+    (("}", ", seed: 4}"), "signal.seed", "unknown key"),
+])
+def test_bad_signal_catalogs_are_refused(tmp_path, change, key, problem):
+    with_signal(tmp_path, SIGNAL.replace(*change))
+    with pytest.raises(CatalogError) as err:
+        load_signal_samples(tmp_path)
+    message = str(err.value)
+    assert f"key '{key}'" in message and problem in message, message
+    assert "s.yaml" in message or (key == "name" and "p.yaml" in message), message
+
+
+def test_two_samples_of_one_period_and_mass_are_refused(tmp_path):
+    with_signal(tmp_path)
+    (tmp_path / "t.yaml").write_text(SIGNAL.replace("p_m16p7MeV", "other"))
+    with pytest.raises(CatalogError, match=r"t\.yaml: key 'signal.mass': period p already has a "
+                                           r"sample at 0.0167 GeV in .*s\.yaml"):
+        load_signal_samples(tmp_path)
