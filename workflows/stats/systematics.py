@@ -356,7 +356,7 @@ def counting_nuisances(backgrounds: Sequence[float], variations: Sequence[Variat
             if total_b > 0:
                 up = total_b + sum(b[i] * ((v.background[i].factors() or (1.0, 1.0))[0] - 1) for i in moved)
                 dn = total_b + sum(b[i] * ((v.background[i].factors() or (1.0, 1.0))[1] - 1) for i in moved)
-                bkg = (max(up / total_b, FACTOR_FLOOR), max(dn / total_b, FACTOR_FLOOR))
+                bkg = (max(float(up) / total_b, FACTOR_FLOOR), max(float(dn) / total_b, FACTOR_FLOOR))
             sig: tuple[float, float] | None = None
             mass: float | None = None
             if v.efficiency is not None and weights is not None and live_masses is not None:
@@ -374,7 +374,7 @@ def counting_nuisances(backgrounds: Sequence[float], variations: Sequence[Variat
             if s.sample == "background":
                 if total_b <= 0:
                     continue
-                hi = 1.0 + s.value * sum(b[i] for i in moved) / total_b
+                hi = 1.0 + s.value * float(sum(b[i] for i in moved)) / total_b
                 out.append(CountingNuisance(param, background=(hi, 1.0 / hi)))
             elif weights is None:
                 out.append(CountingNuisance(param, signal=(k, 1.0 / k)))
