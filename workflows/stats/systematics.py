@@ -28,7 +28,7 @@ Variations (``na64 process --variations``)
     at :data:`FACTOR_FLOOR` times the nominal, with a warning (a normsys factor must be
     positive); so are efficiency ratios.
 
-Fixed uncertainties (``datasets/systematics.yaml``, :mod:`workflows.stats.systematics_file`)
+Fixed uncertainties (``datasets/fit/systematics.yaml``, :mod:`workflows.stats.systematics_file`)
     a log-normal factor 1 + value (down 1 / (1 + value)) on the signal or box background
     of each period, named after the key (``<key>_<period>`` when not correlated).
 
@@ -56,6 +56,7 @@ from processors.jsonio import Reader
 from processors.variations import NOMINAL
 from workflows.stats.background import estimate_box_background
 from workflows.stats.exclusion import CountingNuisance
+from workflows.stats.fit import FitError
 
 if TYPE_CHECKING:
     from workflows.processing.results import PeriodResult
@@ -75,9 +76,7 @@ FACTOR_FLOOR = 1e-3
 _SUFFIXES = ("_up", "_down")
 
 
-def _fit_error(message: str) -> Exception:
-    from workflows.stats.fit import FitError
-
+def _fit_error(message: str) -> FitError:
     return FitError(message)
 
 
