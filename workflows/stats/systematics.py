@@ -19,7 +19,7 @@ Variations (``na64 process --variations``)
       model (``EfficiencyTable.variations``), a ``normsys`` on the signal sample under
       the SAME name, so the parameter moves signal and background together.
 
-    One-sided entries (only ``NAME_up``, e.g. ``sideband_c_edge``) are symmetrised as
+    One-sided entries (only ``NAME_up``, e.g. ``sideband_c_edge``, or only ``NAME_down``) are symmetrised as
     cabinetry does, but multiplicatively: down factor = 1 / up factor (cabinetry mirrors
     linearly, 2 - up; the two agree to O(shift^2) and the multiplicative mirror cannot go
     negative, in line with the log-normal hi = k, lo = 1/k of every other nuisance).
@@ -115,9 +115,15 @@ class VariationNuisance:
 
     name: str
     correlated: bool
-    one_sided: bool
+    #: the directions the processing evaluated (``("up", "down")``, or one of them:
+    #: the other is the mirror image)
+    measured: tuple[str, ...]
     background: tuple[PeriodShift, ...]
     efficiency: EfficiencyTable | None = None
+
+    @property
+    def one_sided(self) -> bool:
+        return len(self.measured) == 1
 
     @property
     def periods(self) -> list[str]:
@@ -137,17 +143,17 @@ class VariationNuisance:
         if self.efficiency is None:
             return np.ones_like(m), np.ones_like(m)
         nominal = self.efficiency.at(period, m)
-        up_eff = self.efficiency.at(period, m, f"{self.name}_up")
+        ratios = {}
         with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.where(nominal > 0, up_eff / nominal, 1.0)
-            if self.one_sided:
-                down = 1.0 / np.maximum(up, FACTOR_FLOOR)
-            else:
-                down = np.where(nominal > 0, self.efficiency.at(period, m, f"{self.name}_down") / nominal, 1.0)
-        if (up <= 0).any() or (down <= 0).any():
+            for d in self.measured:
+                ratios[d] = np.where(nominal > 0, self.efficiency.at(period, m, f"{self.name}_{d}") / nominal, 1.0)
+        if any((r <= 0).any() for r in ratios.values()):
             log.warning("%s, period %s: the variation leaves no signal efficiency at some mass; "
                         "its factor is floored at %g", self.name, period, FACTOR_FLOOR)
-        return np.maximum(up, FACTOR_FLOOR), np.maximum(down, FACTOR_FLOOR)
+        ratios = {d: np.maximum(r, FACTOR_FLOOR) for d, r in ratios.items()}
+        up = ratios.get("up", 1.0 / ratios.get("down", 1.0))
+        down = ratios.get("down", 1.0 / up)
+        return np.asarray(up), np.asarray(down)
 
 
 def _group(names: Sequence[str], periods: str) -> dict[str, list[str]]:
@@ -162,8 +168,8 @@ def _group(names: Sequence[str], periods: str) -> dict[str, list[str]]:
     return out
 
 
-def check_variations(periods: Sequence[PeriodResult]) -> dict[str, tuple[bool, bool]]:
-    """The variation entries all ``periods`` share: name -> (correlated, one_sided).
+def check_variations(periods: Sequence[PeriodResult]) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """The variation entries all ``periods`` share: name -> (correlated, directions evaluated).
 
     :class:`FitError` when a summary lacks the variations' thresholds (written before
     they were recorded) or the periods were processed with different variation sets.
@@ -189,7 +195,7 @@ def check_variations(periods: Sequence[PeriodResult]) -> dict[str, tuple[bool, b
         return {}
     variations = periods[0].summary.variations or {}
     grouped = _group(list(variations), ", ".join(p.name for p in periods))
-    return {name: (variations[f"{name}_{dirs[0]}"].correlated, dirs == ["up"])
+    return {name: (variations[f"{name}_{dirs[0]}"].correlated, tuple(dirs))
             for name, dirs in grouped.items()}
 
 
@@ -227,7 +233,7 @@ def variation_nuisances(periods: Sequence[PeriodResult], table: EfficiencyTable 
                     "`na64 signal --variations FILE` measures their effect on the signal")
         efficiency = None
     if efficiency is not None:
-        names = [f"{n}_{d}" for n, (_, one) in entries.items() for d in (("up",) if one else ("up", "down"))]
+        names = [f"{n}_{d}" for n, (_, measured) in entries.items() for d in measured]
         missing = [n for n in names if n not in efficiency.variations]
         lacking = sorted({p for n in names if n in efficiency.variations for p in
                           [r.name for r in periods] if p not in efficiency.variations[n]})
@@ -238,17 +244,19 @@ def variation_nuisances(periods: Sequence[PeriodResult], table: EfficiencyTable 
                              + (f"periods {', '.join(lacking)} in its variations" if lacking else "")
                              + "; rerun `na64 signal --variations FILE` with the processing's variations file")
     out = []
-    for name, (correlated, one_sided) in entries.items():
+    for name, (correlated, measured) in entries.items():
         shifts = []
         for p in periods:
-            up = _box(p, f"{name}_up")
             b = nominal[p.name]
-            down = (b * b / up if up > 0 else b / FACTOR_FLOOR) if one_sided else _box(p, f"{name}_down")
-            if b > 0 and (up <= 0 or down <= 0):
+            varied = {d: _box(p, f"{name}_{d}") for d in measured}
+            if b > 0 and any(x <= 0 for x in varied.values()):
                 log.warning("%s, period %s: a varied background estimate is 0 (its sideband fits "
                             "failed); its factor is floored at %g", name, p.name, FACTOR_FLOOR)
-            shifts.append(PeriodShift(p.name, b, up, down))
-        out.append(VariationNuisance(name, correlated, one_sided, tuple(shifts), efficiency))
+            if len(measured) == 1:  # the mirror image: other / nominal = nominal / measured
+                (d, x), = varied.items()
+                varied["down" if d == "up" else "up"] = b * b / x if x > 0 else b / FACTOR_FLOOR
+            shifts.append(PeriodShift(p.name, b, varied["up"], varied["down"]))
+        out.append(VariationNuisance(name, correlated, measured, tuple(shifts), efficiency))
     return out
 
 

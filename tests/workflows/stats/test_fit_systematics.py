@@ -1,11 +1,12 @@
 """Systematics of ``na64 fit`` on really processed files.
 
 Two hand-built periods (sideband C: E_ECAL rising exponentially from 50 to 80 GeV;
-sideband A: E_HCAL above 1 GeV) are processed by ``na64 process --variations`` with four
-entries: an ECAL scale, the box edge (47/53 GeV), a one-sided sideband-C edge and an
-uncorrelated HCAL scale. The fit turns each entry into one nuisance on the box background
-(the extrapolation redone on the variation's sidebands) and, with an efficiency table
-holding the variations, on the signal under the same name.
+sideband A: E_HCAL above 1 GeV) are processed by ``na64 process --variations`` with five
+entries: an ECAL scale, the box edge (47/53 GeV), a one-sided (up only) sideband-C edge,
+an uncorrelated HCAL scale and a one-sided (down only) HCAL box edge. The fit turns each
+entry into one nuisance on the box background (the extrapolation redone on the
+variation's sidebands) and, with an efficiency table holding the variations, on the
+signal under the same name.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ VARIATIONS = """variations:
   box_edge: {kind: cut, threshold: box_ecal_max, down: 47.0, up: 53.0}
   sideband_c_edge: {kind: cut, threshold: sideband_c_ecal_min, up: 55.0}
   hcal_scale: {kind: energy_scale, hcal: 0.05, correlated: false}
+  box_hcal: {kind: cut, threshold: box_hcal_max, down: 0.5}
 """
-ENTRIES = ("ecal_scale", "box_edge", "sideband_c_edge")  # correlated
+ENTRIES = ("ecal_scale", "box_edge", "sideband_c_edge", "box_hcal")  # correlated
 PERIODS = ("p1", "p2")
 TABLE_MASSES = (0.002, 0.02, 0.2, 0.9)
 
@@ -87,11 +89,12 @@ def results(root) -> Path:
 def efficiency_table(path: Path, drop: str | None = None) -> Path:
     """Nominal efficiencies, and per variation a mass- and period-dependent change."""
     nominal = {"p1": [0.2, 0.5, 0.6, 0.5], "p2": [0.3, 0.55, 0.65, 0.6]}
-    shift = {"ecal_scale": 0.03, "box_edge": 0.08, "sideband_c_edge": 0.02, "hcal_scale": 0.01}
+    shift = {"ecal_scale": 0.03, "box_edge": 0.08, "sideband_c_edge": 0.02, "hcal_scale": 0.01,
+             "box_hcal": 0.04}
     variations: dict[str, dict[str, list[float]]] = {}
     for name, s in shift.items():
         for sign, suffix in ((1, "up"), (-1, "down")):
-            if name == "sideband_c_edge" and suffix == "down":
+            if (name, suffix) in (("sideband_c_edge", "down"), ("box_hcal", "up")):
                 continue
             variations[f"{name}_{suffix}"] = {
                 p: [e * (1 + sign * s * (1 + k + 0.5 * j)) for j, e in enumerate(v)]
@@ -129,6 +132,9 @@ def test_box_edge_up_gives_more_background_on_processed_files(results):
         assert shift.up != shift.nominal and shift.down != shift.nominal, shift
     for shift in nuisances["sideband_c_edge"].background:  # one-sided: mirrored
         assert shift.up != shift.nominal and shift.down == pytest.approx(shift.nominal**2 / shift.up)
+    for shift in nuisances["box_hcal"].background:  # down only: a smaller box, less background
+        assert shift.down < shift.nominal and shift.up == pytest.approx(shift.nominal**2 / shift.down)
+    assert nuisances["box_hcal"].measured == ("down",) and nuisances["box_edge"].measured == ("up", "down")
     for p, shift in zip(periods, nuisances["box_edge"].background):
         # the nominal histograms extrapolated with a 53 GeV box give the same: what the
         # processor put into the variation's sideband C is the nominal one above 53 GeV
@@ -148,17 +154,20 @@ def test_one_modifier_per_variation_on_signal_and_background(fitted):
         for p in PERIODS:
             sig, bkg = mods[f"signal_{p}"][name], mods[f"background_{p}"][name]
             assert sig["type"] == bkg["type"] == "normsys"
-            ratio_up = table.at(p, REFERENCE_MASS, f"{name}_up") / table.at(p, REFERENCE_MASS)
-            assert sig["data"]["hi"] == pytest.approx(float(ratio_up))
+            side, key, index = ("down", "lo", 1) if name == "box_hcal" else ("up", "hi", 0)
+            ratio = table.at(p, REFERENCE_MASS, f"{name}_{side}") / table.at(p, REFERENCE_MASS)
+            assert sig["data"][key] == pytest.approx(float(ratio))
             shift = next(s for s in records[name].background if s.period == p)
             assert bkg["data"]["hi"] == pytest.approx(shift.up / shift.nominal)
             assert bkg["data"]["lo"] == pytest.approx(shift.down / shift.nominal)
-            assert records[name].signal_ratios[p][0] == pytest.approx(float(ratio_up))
-    # the one-sided entry is mirrored multiplicatively
+            assert records[name].signal_ratios[p][index] == pytest.approx(float(ratio))
+    # the one-sided entries are mirrored multiplicatively
     for sample in ("signal_p1", "background_p2"):
-        data = mods[sample]["sideband_c_edge"]["data"]
-        assert data["lo"] == pytest.approx(1 / data["hi"])
-    assert records["sideband_c_edge"].one_sided and not records["box_edge"].one_sided
+        for name in ("sideband_c_edge", "box_hcal"):
+            data = mods[sample][name]["data"]
+            assert data["lo"] == pytest.approx(1 / data["hi"])
+    assert records["sideband_c_edge"].one_sided and records["box_hcal"].one_sided
+    assert not records["box_edge"].one_sided
     assert report.systematics.reference_mass == REFERENCE_MASS
 
 
