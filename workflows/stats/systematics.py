@@ -322,10 +322,12 @@ def model_systematics(inputs: Sequence[PeriodInputs], variations: Sequence[Varia
 
 def _envelope(factors_up: np.ndarray, factors_down: np.ndarray,
               masses: np.ndarray | None) -> tuple[tuple[float, float], float | None]:
-    """(hi, lo) at the mass farthest from 1 (largest |ln| of up or down), and that mass."""
+    """(hi, lo) at the mass farthest from 1 (largest |ln| of up or down), and that mass
+    (None when the factors do not depend on the mass)."""
     size = np.maximum(np.abs(np.log(factors_up)), np.abs(np.log(factors_down)))
     j = int(np.argmax(size))
-    return (float(factors_up[j]), float(factors_down[j])), (None if masses is None else float(masses[j]))
+    constant = np.ptp(factors_up) < 1e-12 and np.ptp(factors_down) < 1e-12
+    return (float(factors_up[j]), float(factors_down[j])), (None if masses is None or constant else float(masses[j]))
 
 
 def counting_nuisances(backgrounds: Sequence[float], variations: Sequence[VariationNuisance],
