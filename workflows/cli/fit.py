@@ -25,17 +25,23 @@ def fit_command(
     ntoys: int = typer.Option(500, "--ntoys", help="Toys per hypothesis when toys are used."),
     scheduler: str = typer.Option(None, "--scheduler",
         help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
+    systematics: Path = typer.Option(None, "--systematics",
+        help="Fixed uncertainties (YAML; default: datasets/fit/systematics.yaml)."),
 ) -> None:
     """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
     CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)
-    (limits.json, plots/). Blinded results give expected limits only."""
+    (limits.json, plots/). Every variation the periods were processed with is a nuisance on
+    background and signal; the fixed uncertainties come from --systematics. Blinded results
+    give expected limits only."""
     from workflows.cli.tables import fit_tables
     from workflows.runtime.cluster import ClusterOptions, dask_client
     from workflows.stats.fit import fit_results, load_for_fit
+    from workflows.stats.systematics_file import DEFAULT_SYSTEMATICS, load_systematics
 
     periods = load_for_fit(results, unblind)  # unusable results are refused before a cluster starts
+    load_systematics(systematics or DEFAULT_SYSTEMATICS)  # so is a bad systematics file
     with dask_client(ClusterOptions(scheduler=scheduler)) as client:
         report = fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
                              efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,
-                             periods=periods)
+                             periods=periods, systematics=systematics)
     console.print(*fit_tables(report), sep="\n")

@@ -16,7 +16,10 @@ Two statistical models:
     into a single run ... agreed ... within a few %"): one counting bin holding all
     periods' box counts and backgrounds, log-normal uncertainties on background and
     signal. The limit N_90 on the total number of signal events does not depend on
-    the mass, so it is computed once (toys or exact, whatever the auto rule says).
+    the mass, so it is computed once (toys or exact, whatever the auto rule says). The
+    named nuisances of the full model act on the one bin as :class:`CountingNuisance`
+    factors on the total signal and background (:func:`workflows.stats.systematics.counting_nuisances`
+    says how a mass-dependent signal factor becomes one number).
 ``multibin``
     the full model of :mod:`workflows.stats.model` (periods as bins, sidebands A and C),
     one CLs limit per mass, masses in parallel on the Dask cluster.
@@ -35,17 +38,50 @@ from processors.jsonio import Reader, encode_floats
 from workflows.signal.aprime import yield_per_eot
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from workflows.stats.limits import LimitResult
-    from workflows.stats.model import PeriodInputs
+    from workflows.stats.model import PeriodInputs, Systematic
+    from workflows.stats.systematics_file import SystematicsFile
 
 EPSILON_REF = 1e-4
 ALPHA_D = (0.1, 0.5)
 #: m_A' = 3 m_chi, the benchmark of the seeds (seeds/000, seeds/002).
 MASS_RATIO = 3.0
-#: Relative uncertainties of the signal (seeds/002: A' yield ~10 %, EOT and efficiency a few %).
-EOT_REL_ERROR = 0.05
-EFFICIENCY_REL_ERROR = 0.05
-YIELD_REL_ERROR = 0.10
+
+
+@dataclass(frozen=True)
+class CountingNuisance:
+    """A named nuisance of the merged counting model: log-normal-like factors (hi, lo) on
+    the total signal and/or the total background (None: that sample is not moved);
+    ``mass``: the A' mass (GeV) whose signal factor was taken, None if not mass dependent."""
+
+    name: str
+    signal: tuple[float, float] | None = None
+    background: tuple[float, float] | None = None
+    mass: float | None = None
+
+    def __post_init__(self) -> None:
+        for pair in (self.signal, self.background):
+            if pair is not None and not all(math.isfinite(x) and x > 0 for x in pair):
+                raise ValueError(f"nuisance {self.name}: factors must be finite and > 0, got {pair}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "signal": None if self.signal is None else list(self.signal),
+                "background": None if self.background is None else list(self.background),
+                "mass": self.mass}
+
+    @classmethod
+    def read(cls, r: Reader) -> CountingNuisance:
+        def pair(key: str) -> tuple[float, float] | None:
+            if r.value(key) is None:
+                return None
+            a = r.numbers(key)
+            if a.shape != (2,):
+                raise r.error(key, f"two factors (hi, lo) expected, got {a.size}")
+            return float(a[0]), float(a[1])
+        mass = None if r.value("mass") is None else r.number("mass")
+        return cls(r.text("name"), pair("signal"), pair("background"), mass)
 
 
 def mass_grid(n: int = 30, low: float = 1e-3, high: float = 1.0) -> np.ndarray:
@@ -72,19 +108,31 @@ class PeriodSignal:
 
 
 def merged_counting_workspace(box_observed: int | None, background: float, background_error: float,
-                              signal_rel_error: float) -> dict[str, Any]:
-    """One counting bin: total signal (POI = number of events) over total background."""
+                              signal_rel_error: float,
+                              nuisances: Sequence[CountingNuisance] = ()) -> dict[str, Any]:
+    """One counting bin: total signal (POI = number of events) over total background.
+
+    ``signal_rel_error`` (log-normal ``signal_norm``, none if 0) stands for all signal
+    uncertainties at once; ``nuisances`` are named ones instead (as ``na64 fit`` gives them).
+    """
     b = max(background, 1e-6)
     r_b = background_error / b if background > 0 else 1.0
+    signal_mods: list[dict[str, Any]] = [{"name": "mu", "type": "normfactor", "data": None}]
+    if signal_rel_error > 0:
+        signal_mods.append({"name": "signal_norm", "type": "normsys",
+                            "data": {"hi": 1.0 + signal_rel_error, "lo": 1.0 / (1.0 + signal_rel_error)}})
+    background_mods: list[dict[str, Any]] = [{"name": "background_norm", "type": "normsys",
+                                              "data": {"hi": 1.0 + r_b, "lo": 1.0 / (1.0 + r_b)}}]
+    for n in nuisances:
+        if n.name in ("mu", "signal_norm", "background_norm"):
+            raise ValueError(f"nuisance name {n.name!r} clashes with a built-in parameter")
+        for pair, mods in ((n.signal, signal_mods), (n.background, background_mods)):
+            if pair is not None and pair != (1.0, 1.0):
+                mods.append({"name": n.name, "type": "normsys", "data": {"hi": pair[0], "lo": pair[1]}})
     spec = {
         "channels": [{"name": "box", "samples": [
-            {"name": "signal", "data": [1.0], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "signal_norm", "type": "normsys",
-                 "data": {"hi": 1.0 + signal_rel_error, "lo": 1.0 / (1.0 + signal_rel_error)}}]},
-            {"name": "background", "data": [b], "modifiers": [
-                {"name": "background_norm", "type": "normsys",
-                 "data": {"hi": 1.0 + r_b, "lo": 1.0 / (1.0 + r_b)}}]},
+            {"name": "signal", "data": [1.0], "modifiers": signal_mods},
+            {"name": "background", "data": [b], "modifiers": background_mods},
         ]}],
         "observations": [{"name": "box", "data": [float(b if box_observed is None else box_observed)]}],
         "measurements": [{"name": "NA64_merged" + ("_expected_only" if box_observed is None else ""),
@@ -95,8 +143,14 @@ def merged_counting_workspace(box_observed: int | None, background: float, backg
     return spec
 
 
-def signal_rel_error() -> float:
-    return math.sqrt(EOT_REL_ERROR**2 + EFFICIENCY_REL_ERROR**2 + YIELD_REL_ERROR**2)
+def signal_rel_error(fixed: SystematicsFile | None = None) -> float:
+    """All signal uncertainties of the systematics file (default:
+    ``datasets/fit/systematics.yaml``) in quadrature, as one relative error (for a one-number
+    signal constraint; ``na64 fit`` keeps them as named nuisances instead)."""
+    from workflows.stats.systematics_file import DEFAULT_SYSTEMATICS, load_systematics
+
+    spec = fixed if fixed is not None else load_systematics(DEFAULT_SYSTEMATICS)
+    return math.sqrt(sum(s.value**2 for s in spec.active().values() if s.sample == "signal"))
 
 
 @dataclass
@@ -189,13 +243,19 @@ def _finite(x: float) -> float | None:
 def merged_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], box_observed: int | None,
                      background: float, background_error: float, cl: float = 0.9,
                      method: str = "auto", client: Any = None, ntoys: int = 2000,
-                     limit: LimitResult | None = None) -> tuple[Exclusion, LimitResult]:
-    """The simplified method: N_90 once (or the given ``limit`` on it), then every mass."""
+                     limit: LimitResult | None = None,
+                     nuisances: Sequence[CountingNuisance] | None = None) -> tuple[Exclusion, LimitResult]:
+    """The simplified method: N_90 once (or the given ``limit`` on it), then every mass.
+
+    Without a ``limit``, N_90 is computed with the named ``nuisances`` (None: one
+    ``signal_norm`` of :func:`signal_rel_error`)."""
     from workflows.stats.limits import upper_limit
 
     total = np.sum([s.events(masses) for s in signals], axis=0)
     if limit is None:
-        spec = merged_counting_workspace(box_observed, background, background_error, signal_rel_error())
+        spec = (merged_counting_workspace(box_observed, background, background_error, signal_rel_error())
+                if nuisances is None else
+                merged_counting_workspace(box_observed, background, background_error, 0.0, nuisances))
         limit = upper_limit(spec, cl=cl, method=method, client=client, ntoys=ntoys)
     with np.errstate(divide="ignore"):
         scale = np.where(total > 0, 1.0 / total, np.inf)
@@ -214,10 +274,16 @@ def _limit_for_mass(spec: dict[str, Any], cl: float, method: str, ntoys: int) ->
 def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal],
                        inputs_for: Callable[[dict[str, float]], list[PeriodInputs]], blinded: bool,
                        cl: float = 0.9, method: str = "auto", client: Any = None,
-                       ntoys: int = 500) -> Exclusion:
+                       ntoys: int = 500,
+                       extra_for: Callable[[int, list[PeriodInputs]],
+                                           Mapping[str, Systematic | Sequence[Systematic]]] | None = None,
+                       ) -> Exclusion:
     """One full multi-period model per mass, masses in parallel on the cluster.
 
-    ``inputs_for(signal_by_period)`` returns the :class:`workflows.stats.model.PeriodInputs`.
+    ``inputs_for(signal_by_period)`` returns the :class:`workflows.stats.model.PeriodInputs`;
+    ``extra_for(mass_index, inputs)`` the nuisances of that mass's model (the
+    ``extra_systematics`` of :func:`workflows.stats.model.build_workspace`; see
+    :func:`workflows.stats.systematics.model_systematics`), None: none.
     """
     from workflows.stats.model import build_workspace
 
@@ -229,9 +295,10 @@ def multibin_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal],
         shares = np.where(total > 0, per_period / total, 0.0)
     # No expected signal at a mass (zero efficiency): no model to fit, no limit (inf -> null).
     live = [i for i in range(len(masses)) if total[i] > 0]
-    specs = [build_workspace(inputs_for({s.name: float(shares[k, i]) for k, s in enumerate(signals)}),
-                             yield_rel_error=YIELD_REL_ERROR)
-             for i in live]
+    specs = []
+    for i in live:
+        inputs = inputs_for({s.name: float(shares[k, i]) for k, s in enumerate(signals)})
+        specs.append(build_workspace(inputs, extra_systematics=None if extra_for is None else extra_for(i, inputs)))
     if client is not None and specs:
         futures = client.map(_limit_for_mass, specs, cl=cl, method=method, ntoys=ntoys, pure=False)
         fitted = client.gather(futures)

@@ -9,6 +9,12 @@
    total number of signal events, shared among periods in proportion to their EOT
    (a model-independent limit: 2.3 events at 90 % CL for an empty box). With the A'
    model (:mod:`workflows.stats.exclusion`) the signal is EOT x efficiency x yield per EOT.
+4. Systematics (:mod:`workflows.stats.systematics`): every variation the periods were
+   processed with is one nuisance on the box background (the extrapolation redone on
+   the variation's sidebands) and on the signal (efficiency ratios of the table), the
+   same parameter in both; the fixed uncertainties come from ``--systematics``
+   (``datasets/fit/systematics.yaml``). Both models and ``workspace.json`` carry them by name;
+   ``limits.json`` records them (:class:`workflows.stats.systematics.SystematicsReport`).
 
 Blinded results give expected limits only (the box data are the background expectation).
 """
@@ -30,11 +36,13 @@ if TYPE_CHECKING:
     from workflows.stats.exclusion import Exclusion
     from workflows.stats.limits import LimitResult
     from workflows.stats.model import PeriodInputs
+    from workflows.stats.systematics import SystematicsReport
 
 log = logging.getLogger(__name__)
 
-#: Version of the ``limits.json`` layout written by :meth:`FitReport.to_json`.
-FIT_REPORT_VERSION = 1
+#: Version of the ``limits.json`` layout written by :meth:`FitReport.to_json` (2: with
+#: ``systematics``; version 1 files are still read, without it).
+FIT_REPORT_VERSION = 2
 LIMITS_FILE = "limits.json"
 
 
@@ -172,6 +180,7 @@ class FitReport:
     exclusion: Exclusion | None = None
     efficiency_file: Path | None = None
     efficiency_at_masses: dict[str, list[float]] = field(default_factory=dict)
+    systematics: SystematicsReport | None = None
 
     @property
     def background(self) -> float:
@@ -220,6 +229,8 @@ class FitReport:
             out["exclusion"] = {"model": exclusion.pop("model"), "method": exclusion.pop("method"),
                                 "efficiency": str(self.efficiency_file), **exclusion}
             out["efficiency_at_masses"] = self.efficiency_at_masses
+        if self.systematics is not None:
+            out["systematics"] = self.systematics.to_json()
         return out
 
     @classmethod
@@ -233,6 +244,7 @@ class FitReport:
         """
         from workflows.stats.exclusion import Exclusion
         from workflows.stats.limits import LimitResult
+        from workflows.stats.systematics import SystematicsReport
 
         r, _ = open_document(data, source, "fit report (limits.json)", FIT_REPORT_VERSION)
         report = cls(blinded=r.flag("blinded"), cl=r.number("cl"),
@@ -245,6 +257,8 @@ class FitReport:
             report.efficiency_file = Path(exclusion.text("efficiency"))
             at_masses = r.obj("efficiency_at_masses")
             report.efficiency_at_masses = {k: at_masses.numbers(k, null=None).tolist() for k in at_masses.keys()}
+        if "systematics" in r:
+            report.systematics = SystematicsReport.read(r.obj("systematics"))
         return report
 
 
@@ -260,11 +274,14 @@ def fit_results(
     model: str = "merged",
     n_masses: int = 30,
     periods: list[PeriodResult] | None = None,
+    systematics: Path | None = None,
 ) -> FitReport:
     """Background table, workspace, limit on the signal count and, with a signal
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
     and the plots are written below ``output`` (default: ``results``); ``periods``: those of
-    ``results`` when already read (:func:`load_for_fit`)."""
+    ``results`` when already read (:func:`load_for_fit`); ``systematics``: the fixed
+    uncertainties (default ``datasets/fit/systematics.yaml``), with the periods' variations
+    the nuisances of both models (:mod:`workflows.stats.systematics`)."""
     import numpy as np
 
     from workflows.plots import plot_exclusion, plot_y
@@ -275,15 +292,25 @@ def fit_results(
         merged_counting_workspace,
         merged_exclusion,
         multibin_exclusion,
-        signal_rel_error,
     )
     from workflows.stats.limits import upper_limit
     from workflows.stats.model import build_workspace, write_workspace
+    from workflows.stats.systematics import (
+        REFERENCE_MASS,
+        SystematicsReport,
+        check_names,
+        counting_nuisances,
+        model_systematics,
+        variation_nuisances,
+    )
+    from workflows.stats.systematics_file import DEFAULT_SYSTEMATICS, load_systematics
 
     if model not in ("merged", "multibin"):
         raise FitError(f"unknown model {model!r}: use 'merged' or 'multibin'")
     results = Path(results)
     output = Path(output or results)
+    systematics_path = Path(systematics) if systematics is not None else DEFAULT_SYSTEMATICS
+    fixed = load_systematics(systematics_path)
     if periods is None:
         periods = load_for_fit(results, unblind)
     plots = output / "plots"
@@ -291,36 +318,58 @@ def fit_results(
     if not unblind:
         for b in backgrounds:
             b.box_observed = None
+    names = [b.period for b in backgrounds]
 
-    # The multi-period HistFactory workspace (signal shared by EOT), for anyone to refit.
+    eff_path = Path(efficiency) if efficiency else results / EFFICIENCY_FILE
+    table = None
+    if eff_path.exists():
+        table = EfficiencyTable.read(eff_path)
+        missing = [n for n in names if n not in table.efficiency]
+        if missing:
+            raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
+    else:
+        log.warning("no signal efficiency table (%s): limits on A' events only; "
+                    "`na64 signal` measures the efficiencies", eff_path)
+    variations = variation_nuisances(periods, table, backgrounds)
+    check_names(variations, fixed, names, systematics_path)
+
+    # The multi-period HistFactory workspace (signal shared by EOT, its variation ratios
+    # at REFERENCE_MASS), for anyone to refit.
     total_eot = sum(b.eot for b in backgrounds)
     shares = {b.period: b.eot / total_eot for b in backgrounds}
-    ws_path = write_workspace(build_workspace(model_inputs(backgrounds, shares)), output / "workspace.json")
+    inputs = model_inputs(backgrounds, shares)
+    extra = model_systematics(inputs, variations, fixed, REFERENCE_MASS if table is not None else None)
+    ws_path = write_workspace(build_workspace(inputs, extra_systematics=extra), output / "workspace.json")
 
     # Limit on the number of signal events: the simplified (merged) counting model.
     background, background_error = total_background(backgrounds)
     observed = observed_box(backgrounds) if unblind else None
-    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, signal_rel_error()),
+    masses = mass_grid(n_masses)
+    signals = [PeriodSignal(p.name, p.summary.eot, p.summary.beam_energy,
+                            p.summary.thresholds.box_ecal_max, table.at(p.name, masses))
+               for p in periods] if table is not None else []
+    if signals:
+        per_period = np.array([s.events(masses) for s in signals])
+        merged = counting_nuisances([b.background for b in backgrounds], variations, fixed, names,
+                                    per_period, masses)
+    else:
+        merged = counting_nuisances([b.background for b in backgrounds], variations, fixed, names,
+                                    np.array([[shares[n]] for n in names]))
+    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, 0.0, merged),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
-                       workspace=ws_path)
+                       workspace=ws_path,
+                       systematics=SystematicsReport.build(systematics_path, variations, fixed, names, merged))
 
-    eff_path = Path(efficiency) if efficiency else results / EFFICIENCY_FILE
-    if eff_path.exists():
-        table = EfficiencyTable.read(eff_path)
-        masses = mass_grid(n_masses)
-        missing = [b.period for b in backgrounds if b.period not in table.efficiency]
-        if missing:
-            raise FitError(f"{eff_path}: no signal efficiency for periods {', '.join(missing)}")
-        signals = [PeriodSignal(p.name, p.summary.eot, p.summary.beam_energy,
-                                p.summary.thresholds.box_ecal_max, table.at(p.name, masses))
-                   for p in periods]
+    if table is not None:
         if model == "merged":
             exclusion, _ = merged_exclusion(masses, signals, observed, background, background_error,
                                             cl=cl, limit=n90)
         else:
-            exclusion = multibin_exclusion(masses, signals, lambda sig: model_inputs(backgrounds, sig),
-                                           blinded=not unblind, cl=cl, method=method, client=client)
+            exclusion = multibin_exclusion(
+                masses, signals, lambda sig: model_inputs(backgrounds, sig),
+                blinded=not unblind, cl=cl, method=method, client=client,
+                extra_for=lambda i, ins: model_systematics(ins, variations, fixed, float(masses[i])))
         tag = "expected" if not unblind else "observed"
         plot_exclusion(exclusion, plots / "exclusion_epsilon.png",
                        f"NA64-style A' -> invisible, {len(backgrounds)} periods, {total_eot:.3g} EOT ({tag})")
@@ -329,8 +378,5 @@ def fit_results(
         report.efficiency_file = eff_path
         report.efficiency_at_masses = {
             b.period: [float(x) for x in np.round(table.at(b.period, masses), 4)] for b in backgrounds}
-    else:
-        log.warning("no signal efficiency table (%s): limits on A' events only; "
-                    "`na64 signal` measures the efficiencies", eff_path)
     write_json(output / LIMITS_FILE, report.to_json())
     return report

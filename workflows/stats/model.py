@@ -38,9 +38,15 @@ same order). Model, period ``k`` (``p`` = sanitised period name)::
   gets code 4; pass ``modifier_settings=LOGNORMAL_MODIFIER_SETTINGS`` for the exact
   log-normal. For hi = k, lo = 1/k the two agree closely: limits differ by ~1e-8
   relative on the test workspaces.
-  Signal nuisances: ``eot_<p>`` (EOT count), ``sig_eff_<p>`` (signal efficiency),
-  ``sig_extra_<p>`` (any further uncorrelated signal error) per period, and one
-  ``aprime_yield`` (A' production cross section, ~10%) correlated across periods.
+  Built-in signal nuisances (none unless asked for: the defaults are 0, since the
+  numbers belong in ``datasets/fit/systematics.yaml``, which ``na64 fit`` turns into
+  ``extra_systematics``, see :mod:`workflows.stats.systematics`): ``eot_<p>`` (EOT
+  count), ``sig_eff_<p>`` (signal efficiency), ``sig_extra_<p>`` (any further
+  uncorrelated signal error) per period, and one ``aprime_yield`` (A' production cross
+  section) correlated across periods.
+* Extra nuisances (``extra_systematics``) are ``normsys`` (or ``histosys``) modifiers on
+  the box samples; a period whose up and down yields both equal its nominal one gets no
+  modifier from it (an uncorrelated nuisance ``<name>_<period>`` acts on its period only).
 * Edge cases (never NaN): a period with zero expected signal (zero efficiency)
   has no signal sample (it still constrains its background); a zero background (and
   an empty sideband A or C template) is kept as a tiny positive floor
@@ -104,8 +110,8 @@ class PeriodInputs:
     box_observed: int | None = None
     a_observed: int | None = None
     c_observed: int | None = None
-    eot_rel_error: float = 0.05
-    efficiency_rel_error: float = 0.05
+    eot_rel_error: float = 0.0
+    efficiency_rel_error: float = 0.0
     signal_rel_error: float = 0.0
 
     def __post_init__(self) -> None:
@@ -231,6 +237,8 @@ def _extra_modifier(name: str, syst: Systematic, index: int, nominal: float,
     if nominal <= 0:
         return None
     hi, lo = up / nominal, down / nominal
+    if hi == 1.0 and lo == 1.0:  # this nuisance does not move this period
+        return None
     if hi <= 0 or lo <= 0:
         raise ValueError(f"systematic {name}: normsys variations must stay positive "
                          f"(period {layout.periods[index].name}: up={up}, down={down})")
@@ -331,22 +339,30 @@ def _normalise_extra(extra: Mapping[str, Systematic | Sequence[Systematic]] | No
     return out
 
 
-def _check_extra(extra: Mapping[str, tuple[Systematic, ...]], layout: _Layout) -> None:
-    reserved = {POI_NAME, APRIME_YIELD}
+def _check_extra(extra: Mapping[str, tuple[Systematic, ...]], layout: _Layout,
+                 yield_rel_error: float) -> None:
+    # Names of the built-in nuisances this model really has (a zero one adds no modifier).
+    reserved = {POI_NAME} | ({APRIME_YIELD} if yield_rel_error > 0 else set())
+    prefixes = ["bkg_extrap", "bkg_norm"]
+    for attr, prefix in (("eot_rel_error", "eot"), ("efficiency_rel_error", "sig_eff"),
+                         ("signal_rel_error", "sig_extra")):
+        if any(getattr(p, attr) > 0 for p in layout.periods):
+            prefixes.append(prefix)
+    clash = re.compile(rf"^({'|'.join(prefixes)})(_|$)")
     for name, systs in extra.items():
         if any(len(s.up) != layout.nbins or len(s.down) != layout.nbins for s in systs):
             raise ValueError(f"systematic {name}: need one up and one down yield per period "
                              f"({layout.nbins})")
         if not _NAME_RE.match(name):
             raise ValueError(f"systematic name {name!r}: use letters, digits, '_', '.', '-'")
-        if name in reserved or re.match(r"^(eot|sig_eff|sig_extra|bkg_extrap|bkg_norm)_", name):
+        if name in reserved or clash.match(name):
             raise ValueError(f"systematic name {name!r} clashes with a built-in nuisance")
 
 
 def build_workspace(
     periods: Sequence[PeriodInputs],
     *,
-    yield_rel_error: float = 0.10,
+    yield_rel_error: float = 0.0,
     extra_systematics: Mapping[str, Systematic | Sequence[Systematic]] | None = None,
     background_norm: Literal["per_period", "shared"] = "per_period",
     poi: str = POI_NAME,
@@ -354,7 +370,8 @@ def build_workspace(
 ) -> dict[str, Any]:
     """pyhf JSON workspace: periods are the bins of the box and sideband channels.
 
-    ``yield_rel_error`` is the A' yield uncertainty, correlated across periods.
+    ``yield_rel_error`` is the A' yield uncertainty, correlated across periods (0: none;
+    ``na64 fit`` gives it as the ``aprime_yield`` entry of ``datasets/fit/systematics.yaml``).
     ``extra_systematics`` maps a nuisance name to its per-period variations: one
     :class:`Systematic`, or several (one per sample) for a nuisance that moves signal and
     background together (an energy-scale shift). See the module docstring for the model and
@@ -362,7 +379,7 @@ def build_workspace(
     """
     extra = _normalise_extra(extra_systematics)
     layout = _layout(periods, background_norm)
-    _check_extra(extra, layout)
+    _check_extra(extra, layout, yield_rel_error)
     if not any(p.signal > 0 for p in periods):
         raise ValueError("no period has a positive expected signal: "
                          "the POI would not be constrained")

@@ -28,10 +28,15 @@ from workflows.stats.model import (
 
 LN10 = math.log(10.0)
 
+# The built-in signal nuisances are 0 unless given (na64 fit takes its numbers from
+# datasets/fit/systematics.yaml); these tests give them.
+SIGNAL_ERRORS = {"eot_rel_error": 0.05, "efficiency_rel_error": 0.05}
 PERIODS = [
-    PeriodInputs("2016", 4.3e10, 0.17, 0.05, 1.5, box_observed=0, a_observed=12, c_observed=30),
-    PeriodInputs("2017", 5.4e10, 0.15, 0.05, 2.0, box_observed=1, a_observed=9, c_observed=25),
-    PeriodInputs("2018", 1.87e11, 0.21, 0.07, 6.0, box_observed=0),
+    PeriodInputs("2016", 4.3e10, 0.17, 0.05, 1.5, box_observed=0, a_observed=12, c_observed=30,
+                 **SIGNAL_ERRORS),
+    PeriodInputs("2017", 5.4e10, 0.15, 0.05, 2.0, box_observed=1, a_observed=9, c_observed=25,
+                 **SIGNAL_ERRORS),
+    PeriodInputs("2018", 1.87e11, 0.21, 0.07, 6.0, box_observed=0, **SIGNAL_ERRORS),
 ]
 
 
@@ -53,8 +58,17 @@ def _pars(model: pyhf.Model, **values: float) -> np.ndarray:
     return pars
 
 
+def test_no_signal_nuisance_unless_given() -> None:
+    """No hard-coded signal uncertainty: without them only the background ones remain."""
+    bare = [PeriodInputs(p.name, p.eot, p.background, p.background_error, p.signal,
+                         p.box_observed, p.a_observed, p.c_observed) for p in PERIODS]
+    model, _ = _model(build_workspace(bare))
+    assert set(model.config.par_names) == {"mu", "bkg_norm_2016", "bkg_norm_2017", "bkg_extrap_2016",
+                                           "bkg_extrap_2017", "bkg_extrap_2018"}
+
+
 def test_structure_and_schema() -> None:
-    spec = build_workspace(PERIODS)
+    spec = build_workspace(PERIODS, yield_rel_error=0.10)
     ws = pyhf.Workspace(spec)  # schema validation
     model = ws.model()
     assert model.config.poi_name == "mu"
@@ -215,7 +229,12 @@ def test_extra_systematics() -> None:
     with pytest.raises(ValueError, match="one up and one down"):
         build_workspace(PERIODS, extra_systematics={"x": Systematic("signal", [1.0], [1.0])})
     with pytest.raises(ValueError, match="clashes"):
-        build_workspace(PERIODS, extra_systematics={APRIME_YIELD: extra["energy_scale"]})
+        build_workspace(PERIODS, yield_rel_error=0.10, extra_systematics={APRIME_YIELD: extra["energy_scale"]})
+    with pytest.raises(ValueError, match="clashes"):
+        build_workspace(PERIODS, extra_systematics={"eot_2016": extra["energy_scale"]})
+    # Without the built-in yield nuisance the name is free (systematics.yaml's aprime_yield).
+    free = build_workspace(PERIODS, extra_systematics={APRIME_YIELD: extra["energy_scale"]})
+    assert _model(free)[0].config.param_set(APRIME_YIELD).n_parameters == 1
 
 
 def test_period_validation() -> None:
