@@ -26,7 +26,7 @@ def fit_command(
     scheduler: str = typer.Option(None, "--scheduler",
         help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
     systematics: Path = typer.Option(None, "--systematics",
-        help="Fixed uncertainties (YAML; default: datasets/fit/systematics.yaml)."),
+        help="Fixed uncertainties (YAML; default: datasets/systematics.yaml)."),
 ) -> None:
     """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
     CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)

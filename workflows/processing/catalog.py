@@ -295,6 +295,11 @@ def load_period(path: Path | str) -> Period:
     return _period_from(path, data)
 
 
+#: Stems of YAML files in a catalog directory that are not catalogs (variations.yaml,
+#: systematics.yaml).
+NOT_CATALOGS = ("variations", "systematics")
+
+
 def catalog_files(catalog: Path | str) -> list[Path]:
     """The period catalogs in a directory (``*.yaml``/``*.yml``), or a single file."""
     catalog = Path(catalog)
@@ -303,8 +308,9 @@ def catalog_files(catalog: Path | str) -> list[Path]:
     if not catalog.is_dir():
         raise CatalogError(f"{catalog}: no such catalog directory or file")
     files = sorted([*catalog.glob("*.yaml"), *catalog.glob("*.yml")])
-    # The default variations file lives beside the catalogs but is not a period.
-    files = [f for f in files if not f.stem.startswith("variations")]
+    # The default variations and fixed-systematics files live beside the catalogs but
+    # are not periods.
+    files = [f for f in files if not f.stem.startswith(NOT_CATALOGS)]
     if not files:
         raise CatalogError(f"{catalog}: holds no period catalogs (*.yaml)")
     return files

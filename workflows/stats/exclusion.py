@@ -145,7 +145,7 @@ def merged_counting_workspace(box_observed: int | None, background: float, backg
 
 def signal_rel_error(fixed: SystematicsFile | None = None) -> float:
     """All signal uncertainties of the systematics file (default:
-    ``datasets/fit/systematics.yaml``) in quadrature, as one relative error (for a one-number
+    ``datasets/systematics.yaml``) in quadrature, as one relative error (for a one-number
     signal constraint; ``na64 fit`` keeps them as named nuisances instead)."""
     from workflows.stats.systematics_file import DEFAULT_SYSTEMATICS, load_systematics
 

@@ -13,7 +13,7 @@
    processed with is one nuisance on the box background (the extrapolation redone on
    the variation's sidebands) and on the signal (efficiency ratios of the table), the
    same parameter in both; the fixed uncertainties come from ``--systematics``
-   (``datasets/fit/systematics.yaml``). Both models and ``workspace.json`` carry them by name;
+   (``datasets/systematics.yaml``). Both models and ``workspace.json`` carry them by name;
    ``limits.json`` records them (:class:`workflows.stats.systematics.SystematicsReport`).
 
 Blinded results give expected limits only (the box data are the background expectation).
@@ -280,7 +280,7 @@ def fit_results(
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
     and the plots are written below ``output`` (default: ``results``); ``periods``: those of
     ``results`` when already read (:func:`load_for_fit`); ``systematics``: the fixed
-    uncertainties (default ``datasets/fit/systematics.yaml``), with the periods' variations
+    uncertainties (default ``datasets/systematics.yaml``), with the periods' variations
     the nuisances of both models (:mod:`workflows.stats.systematics`)."""
     import numpy as np
 

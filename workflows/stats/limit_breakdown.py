@@ -239,6 +239,13 @@ def limit_breakdown(
 
     def expected(removed: Sequence[str]) -> float:
         with quiet():
+            if blind:
+                # On the background expectation the observed limit *is* the median expected
+                # one (the Asimov data of the background-only fit are the data themselves,
+                # every nuisance at its nominal value), and it needs one root finding
+                # instead of six (observed and the five band values): ~6x faster.
+                return float(upper_limit(_prune(base, removed), cl=cl, method="asymptotic", rtol=rtol,
+                                         expected=False).observed)
             result = upper_limit(_prune(base, removed), cl=cl, method="asymptotic", rtol=rtol)
         assert result.expected is not None  # expected=True is upper_limit's default
         return float(result.expected[2])

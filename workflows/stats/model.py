@@ -39,7 +39,7 @@ same order). Model, period ``k`` (``p`` = sanitised period name)::
   log-normal. For hi = k, lo = 1/k the two agree closely: limits differ by ~1e-8
   relative on the test workspaces.
   Built-in signal nuisances (none unless asked for: the defaults are 0, since the
-  numbers belong in ``datasets/fit/systematics.yaml``, which ``na64 fit`` turns into
+  numbers belong in ``datasets/systematics.yaml``, which ``na64 fit`` turns into
   ``extra_systematics``, see :mod:`workflows.stats.systematics`): ``eot_<p>`` (EOT
   count), ``sig_eff_<p>`` (signal efficiency), ``sig_extra_<p>`` (any further
   uncorrelated signal error) per period, and one ``aprime_yield`` (A' production cross
@@ -371,7 +371,7 @@ def build_workspace(
     """pyhf JSON workspace: periods are the bins of the box and sideband channels.
 
     ``yield_rel_error`` is the A' yield uncertainty, correlated across periods (0: none;
-    ``na64 fit`` gives it as the ``aprime_yield`` entry of ``datasets/fit/systematics.yaml``).
+    ``na64 fit`` gives it as the ``aprime_yield`` entry of ``datasets/systematics.yaml``).
     ``extra_systematics`` maps a nuisance name to its per-period variations: one
     :class:`Systematic`, or several (one per sample) for a nuisance that moves signal and
     background together (an energy-scale shift). See the module docstring for the model and

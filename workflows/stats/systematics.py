@@ -28,7 +28,7 @@ Variations (``na64 process --variations``)
     at :data:`FACTOR_FLOOR` times the nominal, with a warning (a normsys factor must be
     positive); so are efficiency ratios.
 
-Fixed uncertainties (``datasets/fit/systematics.yaml``, :mod:`workflows.stats.systematics_file`)
+Fixed uncertainties (``datasets/systematics.yaml``, :mod:`workflows.stats.systematics_file`)
     a log-normal factor 1 + value (down 1 / (1 + value)) on the signal or box background
     of each period, named after the key (``<key>_<period>`` when not correlated).
 

@@ -1,4 +1,4 @@
-"""The fixed uncertainties of the fit: ``datasets/fit/systematics.yaml``.
+"""The fixed uncertainties of the fit: ``datasets/systematics.yaml``.
 
 (In a subdirectory: every ``*.yaml`` directly in ``datasets/`` is read as a period
 catalog by ``na64 process --catalog datasets``, except the variations file.)
@@ -28,7 +28,7 @@ from workflows.processing.catalog import CatalogError, format_validation_error, 
 log = logging.getLogger(__name__)
 
 #: The file ``na64 fit`` reads unless told otherwise.
-DEFAULT_SYSTEMATICS = Path(__file__).resolve().parents[2] / "datasets" / "fit" / "systematics.yaml"
+DEFAULT_SYSTEMATICS = Path(__file__).resolve().parents[2] / "datasets" / "systematics.yaml"
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 

@@ -46,21 +46,23 @@ BACKGROUND = [0.5, 0.8]
 
 def _periods(box: list[int | None] | None = None) -> list[PeriodInputs]:
     box = box or [None, None]
+    errors = {"eot_rel_error": 0.05, "efficiency_rel_error": 0.05}
     return [PeriodInputs("2022", 1e11, BACKGROUND[0], 0.1, SIGNAL[0], box_observed=box[0],
-                         a_observed=20, c_observed=30),
+                         a_observed=20, c_observed=30, **errors),
             PeriodInputs("2023", 2e11, BACKGROUND[1], 0.2, SIGNAL[1], box_observed=box[1],
-                         a_observed=400, c_observed=500)]
+                         a_observed=400, c_observed=500, **errors)]
 
 
 def _spec(box: list[int | None] | None = None) -> dict:
     """Two periods; ``ecal_scale`` moves the background by +-60 % (the dominant systematic),
-    ``null_syst`` has no effect at all (up = down = nominal)."""
+    ``null_syst`` has no effect to speak of (1e-9; the model leaves out a modifier that
+    has none at all)."""
     extra = {
         "ecal_scale": (Systematic("signal", [s * 1.1 for s in SIGNAL], [s * 0.9 for s in SIGNAL]),
                        Systematic("background", [b * 1.6 for b in BACKGROUND], [b * 0.4 for b in BACKGROUND])),
-        "null_syst": Systematic("signal", SIGNAL, SIGNAL),
+        "null_syst": Systematic("signal", [s * (1 + 1e-9) for s in SIGNAL], SIGNAL),
     }
-    return build_workspace(_periods(box), extra_systematics=extra)
+    return build_workspace(_periods(box), extra_systematics=extra, yield_rel_error=0.10)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def constrained_diag(tmp_path_factory: pytest.TempPathFactory) -> FitDiagnostics
     """A control period without signal and 1000 background events in its box (1100 observed):
     the box measures ``ecal_scale`` (+-20 % on the background) to ~3 %, and pulls it up."""
     periods = [PeriodInputs("ctrl", 1e11, 1000.0, 0.0, 0.0, box_observed=1100),
-               PeriodInputs("sig", 1e11, 0.5, 0.1, 1.0, a_observed=40, c_observed=60)]
+               PeriodInputs("sig", 1e11, 0.5, 0.1, 1.0, a_observed=40, c_observed=60, eot_rel_error=0.05)]
     extra = {"ecal_scale": Systematic("background", [1200.0, 0.6], [800.0, 0.4])}
     spec = build_workspace(periods, extra_systematics=extra)
     return fit_diagnostics(spec, tmp_path_factory.mktemp("plots_ctrl"), periods=["ctrl", "sig"])
@@ -295,12 +297,13 @@ def test_bad_top(spec: dict, tmp_path: Path) -> None:
 
 
 def test_group_by_source() -> None:
-    periods = [PeriodInputs("2022", 1e11, 0.5, 0.1, 0.4, a_observed=5, c_observed=5),
-               PeriodInputs("2023.b", 1e11, 0.5, 0.1, 0.4)]
+    errors = {"eot_rel_error": 0.05, "efficiency_rel_error": 0.05}
+    periods = [PeriodInputs("2022", 1e11, 0.5, 0.1, 0.4, a_observed=5, c_observed=5, **errors),
+               PeriodInputs("2023.b", 1e11, 0.5, 0.1, 0.4, **errors)]
     extra = {"srd_efficiency_2022": Systematic("signal", [0.44, 0.4], [0.36, 0.4]),
              "srd_efficiency_2023_b": Systematic("signal", [0.4, 0.44], [0.4, 0.36]),
              "box_edge": Systematic("background", [0.6, 0.6], [0.4, 0.4])}
-    spec = build_workspace(periods, extra_systematics=extra)
+    spec = build_workspace(periods, extra_systematics=extra, yield_rel_error=0.10)
     groups = group_by_source(spec, ["2022", "2023.b"])
     assert groups == {
         "aprime_yield": ("aprime_yield",),

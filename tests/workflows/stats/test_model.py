@@ -29,7 +29,7 @@ from workflows.stats.model import (
 LN10 = math.log(10.0)
 
 # The built-in signal nuisances are 0 unless given (na64 fit takes its numbers from
-# datasets/fit/systematics.yaml); these tests give them.
+# datasets/systematics.yaml); these tests give them.
 SIGNAL_ERRORS = {"eot_rel_error": 0.05, "efficiency_rel_error": 0.05}
 PERIODS = [
     PeriodInputs("2016", 4.3e10, 0.17, 0.05, 1.5, box_observed=0, a_observed=12, c_observed=30,
