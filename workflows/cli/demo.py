@@ -3,7 +3,9 @@
 Simulate the seven run periods of ``datasets/`` (skipped when the files on disk come
 from the same settings), list them, picture the simulated plane, process them on a
 local Dask cluster (blinded, with the default systematic variations), measure the A'
-signal efficiencies, fit the background from the sidebands and set the expected limits.
+signal efficiencies with the same variations, fit the background from the sidebands with
+every variation a nuisance, show the fit diagnostics and the breakdown of the expected
+limit, set the expected limits and write a validated HEPData submission.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
     from workflows.processing.catalog import load_catalog
     from workflows.processing.periods import run_processing
     from workflows.processing.results import read_period
+    from workflows.publish import hepdata_for_results
     from workflows.runtime.cluster import ClusterOptions, dask_client
     from workflows.signal.efficiency import measure
     from workflows.simulation import simulate_period
@@ -77,17 +80,21 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
                    blinded=r.blinded, hcal_max=1.2 * p.beam.energy)
     console.print(f"plane plots: {plots}/plane_<period>.png")
 
-    console.print(Rule("3. A' signal efficiency from simulated signal through the same processors"))
-    console.print(efficiency_table(measure(catalog, results, n_events=signal_events)))
+    console.print(Rule("3. A' signal efficiency from simulated signal through the same processors, "
+                       "with the same variations"))
+    console.print(efficiency_table(measure(catalog, results, n_events=signal_events, variations_file=variations)))
 
-    console.print(Rule("4. background from the sidebands, workspace and expected limits"))
+    console.print(Rule("4. background from the sidebands, every variation a nuisance, diagnostics, "
+                       "expected limits, HEPData"))
 
     with dask_client(ClusterOptions()) as client:
         report = fit_results(results, client=client)
     console.print(*fit_tables(report), sep="\n")
+    submission = hepdata_for_results(results, results / "hepdata", simulated=True)
     console.print(f"limits table: {results / 'limits.json'}; exclusion plots: "
                   f"{plots / 'exclusion_epsilon.png'}, {plots / 'exclusion_y.png'}; "
-                  f"workspace: {results / 'workspace.json'}")
+                  f"fit diagnostics: {plots}/pulls.png, ranking.png, correlation.png; "
+                  f"workspace: {results / 'workspace.json'}; HEPData submission (validated): {submission}")
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return report
 

@@ -27,12 +27,18 @@ def fit_command(
         help="Dask scheduler for toys and masses in parallel (default: a local cluster)."),
     systematics: Path = typer.Option(None, "--systematics",
         help="Fixed uncertainties (YAML; default: datasets/systematics.yaml)."),
+    diagnostics: bool = typer.Option(True, "--diagnostics/--no-diagnostics",
+        help="Pulls, impacts, pre-/post-fit yields and correlations of workspace.json (cabinetry)."),
+    hepdata: Path = typer.Option(None, "--hepdata",
+        help="Also write a HEPData submission (validated) into this directory."),
 ) -> None:
     """Background in the signal box from the sidebands, the pyhf workspace (workspace.json),
     CLs upper limits, and with signal efficiencies the exclusion in (m_A', epsilon) and (m_chi, y)
     (limits.json, plots/). Every variation the periods were processed with is a nuisance on
-    background and signal; the fixed uncertainties come from --systematics. Blinded results
-    give expected limits only."""
+    background and signal; the fixed uncertainties come from --systematics. With the fit
+    diagnostics (plots/pulls.png, ranking.png, correlation.png) and the breakdown of the
+    expected limit by source; --hepdata writes a HEPData submission. Blinded results give
+    expected limits only."""
     from workflows.cli.tables import fit_tables
     from workflows.runtime.cluster import ClusterOptions, dask_client
     from workflows.stats.fit import fit_results, load_for_fit
@@ -43,5 +49,11 @@ def fit_command(
     with dask_client(ClusterOptions(scheduler=scheduler)) as client:
         report = fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
                              efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,
-                             periods=periods, systematics=systematics)
+                             periods=periods, systematics=systematics, diagnostics=diagnostics)
     console.print(*fit_tables(report), sep="\n")
+    if hepdata is not None:
+        from workflows.publish import hepdata_for_results
+
+        # Summaries with MC truth (a per-process cutflow) come from simulated samples.
+        simulated = any(p.summary.cutflow_by_process is not None for p in periods)
+        console.print(f"HEPData submission: {hepdata_for_results(results, hepdata, simulated=simulated)}")

@@ -147,10 +147,100 @@ def processing_tables(runs: Sequence[PeriodRun]) -> list[Table]:
     return [*cutflows, runs_table(runs)]
 
 
+def systematics_table(report: FitReport) -> Table | None:
+    """The nuisances of the fit: each variation's effect on the total box background and
+    on the signal of the merged model, and the fixed uncertainties with their source."""
+    syst = report.systematics
+    if syst is None or not (syst.merged or syst.fixed):
+        return None
+    table = Table(title="Systematic uncertainties (merged model: effect on the total)", title_justify="left")
+    table.add_column("nuisance")
+    table.add_column("background up/down [%]", justify="right")
+    table.add_column("signal up/down [%]", justify="right")
+    table.add_column("source")
+    sources = {f.name: f.source for f in syst.fixed}
+    variations = {v.name: v for v in syst.variations}
+
+    def pct(pair: tuple[float, float] | None) -> str:
+        return "" if pair is None else f"{100 * (pair[0] - 1):+.1f} / {100 * (pair[1] - 1):+.1f}"
+
+    for n in syst.merged:
+        base = next((k for k in [*variations, *sources] if n.name == k or n.name.startswith(k + "_")), n.name)
+        if base in variations:
+            source = "variation" + (" (one-sided, mirrored)" if variations[base].one_sided else "")
+            if not variations[base].correlated:
+                source += ", per period"
+        else:
+            source = sources.get(base, "")
+            source = source if len(source) <= 60 else source[:57] + "..."
+        table.add_row(n.name, pct(n.background), pct(n.signal), source)
+    return table
+
+
+def yields_table(report: FitReport) -> Table | None:
+    """Pre- and post-fit yields of workspace.json per channel and period (the diagnostics' fit)."""
+    d = report.diagnostics
+    if d is None:
+        return None
+    table = Table(title="Pre- and post-fit yields (workspace.json" + (", expected only)" if d.expected_only else ")"),
+                  title_justify="left")
+    for col in ("channel", "period", "sample"):
+        table.add_column(col)
+    for col in ("pre-fit", "post-fit", "data"):
+        table.add_column(col, justify="right")
+    for channel, label, sample, entry, data in d.yields.rows(samples=False):
+        table.add_row(channel, label, sample, f"{entry.prefit:.3g} ± {entry.prefit_error:.2g}",
+                      f"{entry.postfit:.3g} ± {entry.postfit_error:.2g}", f"{data:.3g}")
+    return table
+
+
+def impacts_table(report: FitReport, top: int = 8) -> Table | None:
+    """The nuisances with the largest post-fit impact on the POI, with their pulls."""
+    d = report.diagnostics
+    if d is None:
+        return None
+    table = Table(title=f"Largest impacts on {d.poi} (post-fit; plots: pulls, ranking, correlation)",
+                  title_justify="left")
+    table.add_column("nuisance")
+    for col in ("pull", "constraint", "impact pre-fit", "impact post-fit"):
+        table.add_column(col, justify="right")
+    by_name = {p.name: p for p in d.parameters}
+    for i in d.ranking.top(top):
+        p = by_name.get(i.name)
+        pull = "free" if p is None or p.pull is None else f"{p.pull:+.2f}"
+        constraint = "" if p is None or p.constraint is None else f"{p.constraint:.2f}"
+        table.add_row(i.name, pull, constraint, f"{i.prefit_up:+.3g} / {i.prefit_down:+.3g}",
+                      f"{i.postfit_up:+.3g} / {i.postfit_down:+.3g}")
+    return table
+
+
+def breakdown_table(report: FitReport) -> Table | None:
+    """Expected eps_90 at the breakdown masses: all uncertainties, statistics only, and
+    each source removed in turn (with the change of the limit on the signal count)."""
+    b = report.breakdown
+    if b is None or not b.masses:
+        return None
+    table = Table(title=f"Systematics breakdown of the expected limit ({b.model} model)", title_justify="left")
+    table.add_column("uncertainties")
+    for m in b.masses:
+        table.add_column(f"eps90 at {1e3 * m.mass:g} MeV", justify="right")
+    for label in b.labels():
+        cells = []
+        for m in b.masses:
+            row = m.limits.row(label)
+            change = "" if label == "all" else f" ({100 * row.relative_change:+.1f}% N90)"
+            cells.append(f"{m.epsilon(row):.3g}{change}")
+        table.add_row(label if label in ("all", "stats only") else f"without {label}", *cells)
+    return table
+
+
 def fit_tables(report: FitReport) -> list[Table | str]:
-    """What ``na64 fit`` shows: the background table, the limit on the signal count and,
-    with signal efficiencies, the limits per mass."""
-    shown: list[Table | str] = [background_table(report.backgrounds), signal_limit_line(report)]
+    """What ``na64 fit`` shows: the background table, the limit on the signal count,
+    the systematics, the fit diagnostics and, with signal efficiencies, the limits per mass
+    and the breakdown of the expected limit."""
+    shown: list[Table | str | None] = [background_table(report.backgrounds), signal_limit_line(report),
+                                       systematics_table(report), yields_table(report), impacts_table(report)]
     if report.exclusion is not None:
         shown.append(limits_table(report.exclusion))
-    return shown
+    shown.append(breakdown_table(report))
+    return [x for x in shown if x is not None]

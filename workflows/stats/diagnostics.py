@@ -93,6 +93,8 @@ __all__ = [
 ]
 
 #: Version of the layout written by :meth:`FitDiagnostics.to_json`.
+log = logging.getLogger(__name__)
+
 DIAGNOSTICS_VERSION = 1
 PULLS_PLOT = "pulls.png"
 RANKING_PLOT = "ranking.png"
@@ -612,12 +614,27 @@ def fit_diagnostics(
     in the ranking plot (the :class:`Ranking` holds all). ``poi_lower``: the POI's lower
     bound in the diagnostic fits (None: relaxed below 0, see the module docstring).
     """
+    import pyhf
+
+    if top < 1:
+        raise ValueError(f"top must be >= 1, got {top}")
+    if poi_lower is None:
+        try:
+            return _fit_diagnostics(spec, plots_dir, periods, top, None)
+        except pyhf.exceptions.FailedMinimization as err:
+            # Below 0 the box expectation mu s + b can reach 0 when the background's
+            # nuisances pull it down (a large extrapolation error): the likelihood is then
+            # undefined. The physical bound always keeps it positive.
+            log.info("diagnostic fits with the POI below 0 failed (%s): fitted again with mu >= 0", err)
+    return _fit_diagnostics(spec, plots_dir, periods, top, 0.0 if poi_lower is None else poi_lower)
+
+
+def _fit_diagnostics(spec: dict[str, Any], plots_dir: Path, periods: Sequence[str] | None, top: int,
+                     poi_lower: float | None) -> FitDiagnostics:
     import cabinetry
 
     from workflows.stats.model import is_expected_only
 
-    if top < 1:
-        raise ValueError(f"top must be >= 1, got {top}")
     seconds: dict[str, float] = {}
     with quiet():
         t0 = time.perf_counter()

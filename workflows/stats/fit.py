@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ from workflows.processing.results import PeriodResult, read_results, write_json
 from workflows.stats.background import SidebandEstimate, estimate_box_background
 
 if TYPE_CHECKING:
+    from workflows.stats.diagnostics import FitDiagnostics
     from workflows.stats.exclusion import Exclusion
+    from workflows.stats.fit_breakdown import SystematicsBreakdown
     from workflows.stats.limits import LimitResult
     from workflows.stats.model import PeriodInputs
     from workflows.stats.systematics import SystematicsReport
@@ -181,6 +184,10 @@ class FitReport:
     efficiency_file: Path | None = None
     efficiency_at_masses: dict[str, list[float]] = field(default_factory=dict)
     systematics: SystematicsReport | None = None
+    #: pulls, impacts, pre-/post-fit yields and correlations of the fit of workspace.json
+    diagnostics: FitDiagnostics | None = None
+    #: the expected limit with all uncertainties, statistics only and each source removed
+    breakdown: SystematicsBreakdown | None = None
 
     @property
     def background(self) -> float:
@@ -231,6 +238,10 @@ class FitReport:
             out["efficiency_at_masses"] = self.efficiency_at_masses
         if self.systematics is not None:
             out["systematics"] = self.systematics.to_json()
+        if self.diagnostics is not None:
+            out["diagnostics"] = self.diagnostics.to_json()
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown.to_json()
         return out
 
     @classmethod
@@ -242,7 +253,9 @@ class FitReport:
         a value of the wrong type. ``efficiency_at_masses`` is read with the exclusion (it
         is written only with one).
         """
+        from workflows.stats.diagnostics import FitDiagnostics
         from workflows.stats.exclusion import Exclusion
+        from workflows.stats.fit_breakdown import SystematicsBreakdown
         from workflows.stats.limits import LimitResult
         from workflows.stats.systematics import SystematicsReport
 
@@ -259,7 +272,25 @@ class FitReport:
             report.efficiency_at_masses = {k: at_masses.numbers(k, null=None).tolist() for k in at_masses.keys()}
         if "systematics" in r:
             report.systematics = SystematicsReport.read(r.obj("systematics"))
+        if "diagnostics" in r:
+            report.diagnostics = FitDiagnostics.from_json(r.value("diagnostics"), f"{source}: diagnostics")
+        if "breakdown" in r:
+            report.breakdown = SystematicsBreakdown.from_json(r.value("breakdown"), f"{source}: breakdown")
         return report
+
+
+def _diagnostics(spec: dict[str, Any], plots: Path, names: list[str]) -> FitDiagnostics | None:
+    """The fit diagnostics of the workspace, or None (with a warning) when its fit does not
+    converge: the diagnostics must never cost the limits."""
+    import pyhf
+
+    from workflows.stats.diagnostics import fit_diagnostics
+
+    try:
+        return fit_diagnostics(spec, plots, periods=names)
+    except pyhf.exceptions.FailedMinimization as err:
+        log.warning("fit diagnostics left out: the fit of workspace.json did not converge (%s)", err)
+        return None
 
 
 def fit_results(
@@ -275,13 +306,19 @@ def fit_results(
     n_masses: int = 30,
     periods: list[PeriodResult] | None = None,
     systematics: Path | None = None,
+    diagnostics: bool = True,
+    breakdown_masses: Sequence[float] | None = None,
 ) -> FitReport:
     """Background table, workspace, limit on the signal count and, with a signal
     efficiency table, the exclusion in (m_A', epsilon) and (m_chi, y); ``limits.json``
     and the plots are written below ``output`` (default: ``results``); ``periods``: those of
     ``results`` when already read (:func:`load_for_fit`); ``systematics``: the fixed
     uncertainties (default ``datasets/systematics.yaml``), with the periods' variations
-    the nuisances of both models (:mod:`workflows.stats.systematics`)."""
+    the nuisances of both models (:mod:`workflows.stats.systematics`); ``diagnostics``:
+    the cabinetry fit diagnostics of ``workspace.json`` (:mod:`workflows.stats.diagnostics`;
+    plots ``pulls.png``, ``ranking.png``, ``correlation.png``); ``breakdown_masses``: where
+    the expected limit is broken down by uncertainty source (:mod:`workflows.stats.fit_breakdown`;
+    default its ``BREAKDOWN_MASSES``; none without an efficiency table, or when empty)."""
     import numpy as np
 
     from workflows.plots import plot_exclusion, plot_y
@@ -293,6 +330,7 @@ def fit_results(
         merged_exclusion,
         multibin_exclusion,
     )
+    from workflows.stats.fit_breakdown import BREAKDOWN_MASSES, systematics_breakdown
     from workflows.stats.limits import upper_limit
     from workflows.stats.model import build_workspace, write_workspace
     from workflows.stats.systematics import (
@@ -339,7 +377,9 @@ def fit_results(
     shares = {b.period: b.eot / total_eot for b in backgrounds}
     inputs = model_inputs(backgrounds, shares)
     extra = model_systematics(inputs, variations, fixed, REFERENCE_MASS if table is not None else None)
-    ws_path = write_workspace(build_workspace(inputs, extra_systematics=extra), output / "workspace.json")
+    spec = build_workspace(inputs, extra_systematics=extra)
+    ws_path = write_workspace(spec, output / "workspace.json")
+    fit_checks = _diagnostics(spec, plots, names) if diagnostics else None
 
     # Limit on the number of signal events: the simplified (merged) counting model.
     background, background_error = total_background(backgrounds)
@@ -359,7 +399,8 @@ def fit_results(
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
                        workspace=ws_path,
-                       systematics=SystematicsReport.build(systematics_path, variations, fixed, names, merged))
+                       systematics=SystematicsReport.build(systematics_path, variations, fixed, names, merged),
+                       diagnostics=fit_checks)
 
     if table is not None:
         if model == "merged":
@@ -378,5 +419,12 @@ def fit_results(
         report.efficiency_file = eff_path
         report.efficiency_at_masses = {
             b.period: [float(x) for x in np.round(table.at(b.period, masses), 4)] for b in backgrounds}
+        if breakdown_masses is None:
+            breakdown_masses = BREAKDOWN_MASSES
+        if len(breakdown_masses):
+            at = [float(x) for x in breakdown_masses]
+            at_masses = [PeriodSignal(s.name, s.eot, s.beam_energy, s.box_ecal_max, table.at(s.name, np.array(at)))
+                         for s in signals]
+            report.breakdown = systematics_breakdown(model, at, at_masses, backgrounds, variations, fixed, cl=cl)
     write_json(output / LIMITS_FILE, report.to_json())
     return report
