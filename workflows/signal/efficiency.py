@@ -158,7 +158,7 @@ def measure_samples(
             by_variation[name] = {"box": vbox, "efficiency": vbox / sample.generated}
             varied.setdefault(name, {p: [] for p in periods})[sample.data_period].append(
                 vbox / sample.generated)
-        log.info("%s: %d of %d generated in the box, efficiency %.4f", sample.name, box,
+        log.debug("%s: %d of %d generated in the box, efficiency %.4f", sample.name, box,
                  sample.generated, eff)
         details.append({"period": sample.data_period, "mass": sample.mass, "sample": sample.name,
                         "catalog": str(sample.source), "box": box, "generated": sample.generated,

@@ -107,6 +107,52 @@ class PeriodSignal:
         return events
 
 
+#: Names of the two nuisances :func:`combine_counting_nuisances` reduces the named ones to.
+COMBINED_SHARED = "syst_signal_and_background"
+COMBINED_BACKGROUND = "syst_background_only"
+
+
+def combine_counting_nuisances(nuisances: Sequence[CountingNuisance]) -> list[CountingNuisance]:
+    """The named nuisances of the one-bin counting model as two, with the same likelihood.
+
+    In one bin, nuisance i enters only through ln S = sum_i a_i alpha_i and
+    ln B = sum_i c_i alpha_i (a_i, c_i: its log-factors on the signal and the background,
+    ln hi for alpha > 0 and -ln lo for alpha < 0): with unit Gaussian alphas,
+    (ln S, ln B) is Gaussian with variances sum a_i^2, sum c_i^2 and covariance
+    sum a_i c_i, and two unit Gaussians carry exactly that covariance (its Cholesky
+    factor): z1 moves the signal by s_S and the background by rho s_B, z2 the background
+    alone by s_B sqrt(1 - rho^2), for the up side (the combined hi) and the down side (lo)
+    separately. The limit is the same (exactly for symmetric log-normal factors; for
+    asymmetric ones the two sides are combined apart, measured on the demo within 0.5 % of
+    the named model's asymptotic median and 1 % of its +2 sigma) and toys fit 2
+    nuisance parameters instead of ~30 (measured on the demo: 636 s of toy fits serially
+    with the named ones). The named ones stay in ``workspace.json``, the breakdown and
+    ``limits.json``.
+    """
+    def cholesky(side: int) -> tuple[float, float, float]:
+        """(signal width of z1, background width of z1, background width of z2) of the
+        log-factors on one side (0: up, ln hi; 1: down, -ln lo)."""
+        def width(pair: tuple[float, float] | None) -> float:
+            return 0.0 if pair is None else (math.log(pair[0]) if side == 0 else -math.log(pair[1]))
+
+        a = np.array([width(n.signal) for n in nuisances])
+        c = np.array([width(n.background) for n in nuisances])
+        s_s, s_b, cov = float(np.sqrt(a @ a)), float(np.sqrt(c @ c)), float(a @ c)
+        if s_s == 0:
+            return 0.0, 0.0, s_b
+        rho = cov / (s_s * s_b) if s_b > 0 else 0.0
+        return s_s, rho * s_b, s_b * math.sqrt(max(1.0 - rho * rho, 0.0))
+
+    (s_up, shared_up, rest_up), (s_dn, shared_dn, rest_dn) = cholesky(0), cholesky(1)
+    out: list[CountingNuisance] = []
+    if s_up > 0 or s_dn > 0:
+        shared = (math.exp(shared_up), math.exp(-shared_dn)) if shared_up or shared_dn else None
+        out.append(CountingNuisance(COMBINED_SHARED, (math.exp(s_up), math.exp(-s_dn)), shared))
+    if rest_up > 0 or rest_dn > 0:
+        out.append(CountingNuisance(COMBINED_BACKGROUND, background=(math.exp(rest_up), math.exp(-rest_dn))))
+    return out
+
+
 def merged_counting_workspace(box_observed: int | None, background: float, background_error: float,
                               signal_rel_error: float,
                               nuisances: Sequence[CountingNuisance] = ()) -> dict[str, Any]:

@@ -325,6 +325,7 @@ def fit_results(
     from workflows.signal.efficiency import EFFICIENCY_FILE, EfficiencyTable
     from workflows.stats.exclusion import (
         PeriodSignal,
+        combine_counting_nuisances,
         mass_grid,
         merged_counting_workspace,
         merged_exclusion,
@@ -395,7 +396,9 @@ def fit_results(
     else:
         merged = counting_nuisances([b.background for b in backgrounds], variations, fixed, names,
                                     np.array([[shares[n]] for n in names]))
-    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, 0.0, merged),
+    # (the named nuisances combined into two: the same likelihood, toys ~15x faster)
+    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, 0.0,
+                                                combine_counting_nuisances(merged)),
                       cl=cl, method=method, client=client, ntoys=ntoys)
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
                        workspace=ws_path,

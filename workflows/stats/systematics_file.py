@@ -85,5 +85,5 @@ def load_systematics(path: Path | str) -> SystematicsFile:
         raise CatalogError(format_validation_error(path, e)) from None
     for key, s in spec.systematics.items():
         if s.value == 0:
-            log.info("%s: %s is 0 (%s): no modifier", path, key, s.source)
+            log.info("%s: %s is 0 (as its source says): no modifier", path, key)
     return spec
