@@ -402,7 +402,13 @@ def write_submission(report: FitReport, summaries: Sequence[PeriodSummary], work
     (:class:`OutputError`). The result is validated: :class:`SubmissionError` with the
     validator's messages if it does not pass.
     """
-    from hepdata_lib import Submission
+    import warnings
+
+    with warnings.catch_warnings():
+        # hepdata_lib imports ROOT when it is installed (the roostats extra), and the PyPI
+        # ROOT warns on import that it is an alpha release: not the user's concern here.
+        warnings.simplefilter("ignore", UserWarning)
+        from hepdata_lib import Submission
 
     directory = Path(directory).resolve()
     workspace = Path(workspace)

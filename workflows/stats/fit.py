@@ -397,9 +397,18 @@ def fit_results(
         merged = counting_nuisances([b.background for b in backgrounds], variations, fixed, names,
                                     np.array([[shares[n]] for n in names]))
     # (the named nuisances combined into two: the same likelihood, toys ~15x faster)
-    n90 = upper_limit(merged_counting_workspace(observed, background, background_error, 0.0,
-                                                combine_counting_nuisances(merged)),
-                      cl=cl, method=method, client=client, ntoys=ntoys)
+    import pyhf
+
+    try:
+        n90 = upper_limit(merged_counting_workspace(observed, background, background_error, 0.0,
+                                                    combine_counting_nuisances(merged)),
+                          cl=cl, method=method, client=client, ntoys=ntoys)
+    except pyhf.exceptions.FailedMinimization as err:
+        raise StatisticsError(
+            f"the limit on the signal count did not converge ({err}): the box background "
+            f"{background:.3g} +- {background_error:.3g} events and its nuisances (limits.json is not "
+            "written) are too ill-defined for the merged model; look at plots/sideband_*.png and "
+            "the statistics of the sidebands") from None
     report = FitReport(blinded=not unblind, cl=cl, backgrounds=backgrounds, signal_limit=n90,
                        workspace=ws_path,
                        systematics=SystematicsReport.build(systematics_path, variations, fixed, names, merged),
@@ -428,6 +437,7 @@ def fit_results(
             at = [float(x) for x in breakdown_masses]
             at_masses = [PeriodSignal(s.name, s.eot, s.beam_energy, s.box_ecal_max, table.at(s.name, np.array(at)))
                          for s in signals]
-            report.breakdown = systematics_breakdown(model, at, at_masses, backgrounds, variations, fixed, cl=cl)
+            report.breakdown = systematics_breakdown(model, at, at_masses, backgrounds, variations, fixed, cl=cl,
+                                                     client=client)
     write_json(output / LIMITS_FILE, report.to_json())
     return report

@@ -105,18 +105,20 @@ def systematics_breakdown(
     variations: Sequence[VariationNuisance],
     fixed: SystematicsFile | None,
     cl: float = 0.9,
+    client: Any = None,
 ) -> SystematicsBreakdown:
     """The breakdown at each of ``masses`` (GeV) in ``model`` ("merged" or "multibin"),
     with the nuisances ``na64 fit`` gives that model; masses without signal are left out.
 
-    ``signals``: each period's signal with its efficiency at ``masses`` (one value per mass)."""
+    ``signals``: each period's signal with its efficiency at ``masses`` (one value per mass);
+    ``client``: a ``distributed.Client`` that computes the masses in parallel."""
     from workflows.stats.fit import model_inputs, total_background
     from workflows.stats.model import build_workspace
     from workflows.stats.systematics import counting_nuisances, model_systematics
 
     names = [b.period for b in backgrounds]
     background, background_error = total_background(list(backgrounds))
-    out = []
+    todo: list[tuple[float, float, dict[str, Any], dict[str, tuple[str, ...]]]] = []
     for i, mass in enumerate(masses):
         m = np.array([float(mass)])
         per_period = np.array([PeriodSignal(s.name, s.eot, s.beam_energy, s.box_ecal_max,
@@ -131,7 +133,12 @@ def systematics_breakdown(
         else:
             inputs = model_inputs(list(backgrounds), {n: float(per_period[k, 0]) / total for k, n in enumerate(names)})
             spec = build_workspace(inputs, extra_systematics=model_systematics(inputs, variations, fixed, float(mass)))
-        groups = _labelled(group_by_source(spec, names))
-        out.append(MassBreakdown(float(mass), total, limit_breakdown(spec, groups, cl=cl)))
-    return SystematicsBreakdown(model, tuple(out))
+        todo.append((float(mass), total, spec, _labelled(group_by_source(spec, names))))
+    if client is not None and todo:
+        futures = client.map(limit_breakdown, [t[2] for t in todo], [t[3] for t in todo], cl=cl, pure=False)
+        limits = client.gather(futures)
+    else:
+        limits = [limit_breakdown(spec, groups, cl=cl) for _, _, spec, groups in todo]
+    return SystematicsBreakdown(model, tuple(MassBreakdown(m, total, lim)
+                                             for (m, total, _, _), lim in zip(todo, limits, strict=True)))
 
