@@ -411,7 +411,7 @@ def write_submission(report: FitReport, summaries: Sequence[PeriodSummary], work
         from hepdata_lib import Submission
 
     directory = Path(directory).resolve()
-    workspace = Path(workspace)
+    workspace = Path(workspace).resolve()  # hepdata_lib runs in a scratch working directory
     if not workspace.is_file():
         raise InputError(f"{workspace}: no workspace to attach to the HEPData submission")
     if directory.exists() and (not directory.is_dir() or (any(directory.iterdir())

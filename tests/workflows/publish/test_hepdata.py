@@ -293,3 +293,20 @@ def test_without_limits_the_counts_are_published(tmp_path, workspace, signal):
     names = [d["name"] for d in documents(directory)[1:]]
     counts = ["Background", "Cutflow 2022", "Cutflow 2023B"]
     assert names == (counts if signal is None else ["Signal efficiency", *counts])
+
+
+def test_relative_paths_as_the_demo_gives_them(tmp_path, workspace, monkeypatch):
+    """``results/limits.json`` names ``results/workspace.json``, relative to where the fit
+    ran; hepdata_lib works in a scratch directory, so the path must be resolved first."""
+    monkeypatch.chdir(tmp_path)
+    results = Path("results")
+    report = make_report(True)
+    for s in summaries(True):
+        (results / s.period).mkdir(parents=True)
+        (results / s.period / "summary.json").write_text(json.dumps(s.to_json()))
+    shutil.copy(workspace, results / "workspace.json")
+    report.workspace = results / "workspace.json"
+    (results / "limits.json").write_text(json.dumps(report.to_json()))
+    directory = hepdata_for_results(results, results / "hepdata")
+    assert validate_submission(directory) == []
+    assert (directory / "workspace.json").is_file()
