@@ -104,15 +104,18 @@ FIT_TOLERANCE = 1e-3
 #: The diagnostic fits let the POI go down to this fraction of -min(b/s) (module docstring).
 POI_LOWER_FRACTION = 0.5
 _QUIET_LOGGERS = ("cabinetry", "pyhf")
+_MATHTEXT = "matplotlib.mathtext"
 
 
 @contextmanager
 def quiet(level: int = logging.WARNING) -> Iterator[None]:
     """cabinetry's and pyhf's loggers at ``level`` or above for the duration of the block."""
-    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    loggers = [logging.getLogger(name) for name in (*_QUIET_LOGGERS, _MATHTEXT)]
     saved = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(max(level, lg.getEffectiveLevel()))
+        # matplotlib's mathtext warns about glyphs (big parentheses) of cabinetry's axis
+        # labels that the mplhep font lacks: drawn anyway, nothing for the user to do.
+        lg.setLevel(max(logging.ERROR if lg.name == _MATHTEXT else level, lg.getEffectiveLevel()))
     try:
         yield
     finally:
