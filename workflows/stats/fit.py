@@ -369,7 +369,7 @@ def fit_results(
     else:
         log.warning("no signal efficiency table (%s): limits on A' events only; "
                     "`na64 signal` measures the efficiencies", eff_path)
-    variations = variation_nuisances(periods, table, backgrounds)
+    variations = variation_nuisances(periods, table, backgrounds, client=client)
     check_names(variations, fixed, names, systematics_path)
 
     # The multi-period HistFactory workspace (signal shared by EOT, its variation ratios
