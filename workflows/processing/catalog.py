@@ -33,7 +33,7 @@ import re
 import reprlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
@@ -265,11 +265,20 @@ def is_signal_catalog(data: dict) -> bool:
     return "signal" in data
 
 
-def _period_from(path: Path, data: dict) -> Period:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_file(model: type[M], path: Path, data: object) -> M:
+    """``data`` read from ``path`` as ``model``; a :class:`CatalogError` naming the file and
+    every wrong key otherwise (catalogs, variations and systematics files alike)."""
     try:
-        return Period.model_validate({**data, "base_dir": path.parent.resolve(), "source": path})
+        return model.model_validate(data)
     except ValidationError as e:
         raise CatalogError(format_validation_error(path, e)) from None
+
+
+def _period_from(path: Path, data: dict) -> Period:
+    return validate_file(Period, path, {**data, "base_dir": path.parent.resolve(), "source": path})
 
 
 def _signal_from(path: Path, data: dict) -> SignalCatalog:

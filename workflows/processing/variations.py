@@ -43,7 +43,7 @@ from pydantic import (
 
 from processors.cuts import Thresholds
 from processors.variations import NOMINAL, Variation, nominal
-from workflows.processing.catalog import CatalogError, Period, format_validation_error, read_yaml
+from workflows.processing.catalog import CatalogError, Period, read_yaml, validate_file
 
 #: Thresholds a cut variation may change (numbers only; the central cell is geometry).
 VARIABLE_THRESHOLDS = tuple(
@@ -209,10 +209,7 @@ def load_variations(path: Path | str, periods: Sequence[Period] | Sequence[str] 
     """Read and validate a variations file; every problem names the file and the key."""
     path = Path(path)
     data, text = read_yaml(path)
-    try:
-        spec = VariationsFile.model_validate(data)
-    except ValidationError as e:
-        raise CatalogError(format_validation_error(path, e)) from None
+    spec = validate_file(VariationsFile, path, data)
     vset = VariationSet(path, spec, text)
     problems = []
     names = [p if isinstance(p, str) else p.name for p in periods]

@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workflows.processing.catalog import CatalogError, format_validation_error, read_yaml
+from workflows.processing.catalog import read_yaml, validate_file
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ def load_systematics(path: Path | str) -> SystematicsFile:
     """Read and validate a systematics file; every problem names the file and the key."""
     path = Path(path)
     data, _ = read_yaml(path)
-    try:
-        spec = SystematicsFile.model_validate(data)
-    except ValidationError as e:
-        raise CatalogError(format_validation_error(path, e)) from None
+    spec = validate_file(SystematicsFile, path, data)
     for key, s in spec.systematics.items():
         if s.value == 0:
             log.info("%s: %s is 0 (as its source says): no modifier", path, key)
