@@ -24,7 +24,6 @@ import numpy as np
 
 from processors.jsonio import Reader, encode_float, open_document
 from workflows.stats.exclusion import EPSILON_REF, PeriodSignal, merged_counting_workspace
-from workflows.stats.limit_breakdown import BREAKDOWN_VERSION as LIMITS_VERSION
 from workflows.stats.limit_breakdown import BreakdownRow, LimitBreakdown, group_by_source, limit_breakdown
 
 if TYPE_CHECKING:
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 BREAKDOWN_MASSES = (0.002, 0.02, 0.2)
 BREAKDOWN_VERSION = 1
 #: Readable labels of the groups of the merged model's built-in nuisances.
-_LABELS = {"background_norm": "background estimate (sidebands)",
-           "background extrapolation": "background extrapolation"}
+_LABELS = {"background_norm": "background estimate (sidebands)"}
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,8 @@ class MassBreakdown:
 
     @classmethod
     def read(cls, r: Reader) -> MassBreakdown:
-        doc = {k: r.value(k) for k in r.keys() if k not in ("mass", "signal_events_eps_ref", "eps90_expected")}
-        return cls(r.number("mass"), r.number("signal_events_eps_ref"),
-                   LimitBreakdown.from_json({**doc, "schema_version": LIMITS_VERSION}, r.source))
+        """The breakdown at one mass (``eps90_expected`` follows from the rows: not read)."""
+        return cls(r.number("mass"), r.number("signal_events_eps_ref"), LimitBreakdown.read(r))
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,11 @@ class LimitBreakdown:
         """The breakdown :meth:`to_json` wrote; :class:`InputError` naming ``source`` and the
         key if malformed."""
         r, _ = open_document(data, source, "limit breakdown", BREAKDOWN_VERSION)
+        return cls.read(r)
+
+    @classmethod
+    def read(cls, r: Reader) -> LimitBreakdown:
+        """The breakdown in the object ``r`` reads (its ``schema_version`` is not read)."""
         return cls(cl=r.number("cl"), poi=r.text("poi"), method=r.text("method"), blind=r.flag("blind"),
                    rows=tuple(BreakdownRow.read(x) for x in r.objects("rows")), seconds=r.number("seconds"))
 

@@ -375,3 +375,14 @@ def test_breakdown_refuses_unknown_and_reserved(spec: dict) -> None:
         limit_breakdown(spec, {"norm": ["bkg_norm_2022"]})  # free: not a constrained modifier
     with pytest.raises(ValueError, match="reserved"):
         limit_breakdown(spec, {STATS_ONLY: ["ecal_scale"]})
+
+
+def test_breakdown_at_masses_round_trips_through_strict_json(breakdown: LimitBreakdown) -> None:
+    from workflows.stats.fit_breakdown import MassBreakdown, SystematicsBreakdown
+
+    at = SystematicsBreakdown("merged", (MassBreakdown(0.02, 28.4, breakdown), MassBreakdown(0.2, 0.0, breakdown)))
+    text = json.dumps(at.to_json(), allow_nan=False)
+    assert SystematicsBreakdown.from_json(json.loads(text)) == at
+    doc = json.loads(text)["masses"]
+    assert doc[0]["eps90_expected"]["all"] == pytest.approx(1e-4 * math.sqrt(breakdown.all.expected / 28.4))
+    assert doc[1]["eps90_expected"]["all"] is None  # no signal: no limit (+inf encoded as null)
