@@ -158,22 +158,20 @@ def systematics_table(report: FitReport) -> Table | None:
     table.add_column("background up/down [%]", justify="right")
     table.add_column("signal up/down [%]", justify="right")
     table.add_column("source")
-    sources = {f.name: f.source for f in syst.fixed}
-    variations = {v.name: v for v in syst.variations}
+    # each nuisance parameter -> what it stands for (the records list their parameters)
+    source: dict[str, str] = {}
+    for v in syst.variations:
+        text = ("variation" + (" (one-sided, mirrored)" if v.one_sided else "")
+                + ("" if v.correlated else ", per period"))
+        source.update(dict.fromkeys(v.parameters, text))
+    for f in syst.fixed:
+        source.update(dict.fromkeys(f.parameters, f.source if len(f.source) <= 60 else f.source[:57] + "..."))
 
     def pct(pair: tuple[float, float] | None) -> str:
         return "" if pair is None else f"{100 * (pair[0] - 1):+.1f} / {100 * (pair[1] - 1):+.1f}"
 
     for n in syst.merged:
-        base = next((k for k in [*variations, *sources] if n.name == k or n.name.startswith(k + "_")), n.name)
-        if base in variations:
-            source = "variation" + (" (one-sided, mirrored)" if variations[base].one_sided else "")
-            if not variations[base].correlated:
-                source += ", per period"
-        else:
-            source = sources.get(base, "")
-            source = source if len(source) <= 60 else source[:57] + "..."
-        table.add_row(n.name, pct(n.background), pct(n.signal), source)
+        table.add_row(n.name, pct(n.background), pct(n.signal), source.get(n.name, ""))
     return table
 
 
