@@ -126,3 +126,15 @@ def test_hepdata_submission_is_valid(chain):
     assert validate_submission(chain["hepdata"]) == []
     submission = (chain["hepdata"] / "submission.yaml").read_text()
     assert "workspace.json" in submission and "SIMULATED" in submission
+
+
+def test_a_foreign_hepdata_directory_is_refused_before_the_fit(chain, tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    before = (chain["results"] / "limits.json").stat().st_mtime_ns
+    run = CliRunner().invoke(app, ["fit", "--results", str(chain["results"]), "--hepdata", str(foreign)])
+    assert run.exit_code == 1
+    assert "is not a HEPData submission" in run.output and "Traceback" not in run.output
+    assert (foreign / "notes.txt").read_text() == "keep"
+    assert (chain["results"] / "limits.json").stat().st_mtime_ns == before  # nothing was refitted

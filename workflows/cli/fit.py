@@ -46,6 +46,10 @@ def fit_command(
 
     periods = load_for_fit(results, unblind)  # unusable results are refused before a cluster starts
     load_systematics(systematics or DEFAULT_SYSTEMATICS)  # so is a bad systematics file
+    if hepdata is not None:
+        from workflows.publish import check_directory
+
+        check_directory(hepdata.resolve())  # and a directory the submission may not replace
     with dask_client(ClusterOptions(scheduler=scheduler)) as client:
         report = fit_results(results, unblind=unblind, cl=cl, method=method, model=model,
                              efficiency=efficiency, n_masses=masses, ntoys=ntoys, client=client,

@@ -390,6 +390,15 @@ def submission_comment(report: FitReport, summaries: Sequence[PeriodSummary], si
     )
 
 
+def check_directory(directory: Path) -> None:
+    """Refuse (:class:`OutputError`) a ``directory`` that exists and is neither empty nor an
+    earlier submission: writing replaces it, and a user's files are never deleted."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or (any(directory.iterdir())
+                                                          and not (directory / "submission.yaml").exists())):
+        raise OutputError(f"{directory}: exists and is not a HEPData submission; choose a new or empty directory")
+
+
 def write_submission(report: FitReport, summaries: Sequence[PeriodSummary], workspace: Path,
                      directory: Path, simulated: bool = True) -> Path:
     """Write the HEPData submission of ``report`` to ``directory`` and return it.
@@ -414,9 +423,7 @@ def write_submission(report: FitReport, summaries: Sequence[PeriodSummary], work
     workspace = Path(workspace).resolve()  # hepdata_lib runs in a scratch working directory
     if not workspace.is_file():
         raise InputError(f"{workspace}: no workspace to attach to the HEPData submission")
-    if directory.exists() and (not directory.is_dir() or (any(directory.iterdir())
-                                                          and not (directory / "submission.yaml").exists())):
-        raise OutputError(f"{directory}: exists and is not a HEPData submission; choose a new or empty directory")
+    check_directory(directory)
     by_period = {s.period: s for s in summaries}
     missing = [b.period for b in report.backgrounds if b.period not in by_period]
     if missing:
