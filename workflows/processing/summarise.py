@@ -56,6 +56,7 @@ def build_summary(period: Period, options: ProcessOptions, variations: list[Vari
         blinded=blinded,
         complete=not failed,
         beam_energy=period.beam.energy,
+        beam_particle=period.beam.particle,
         eot=period.eot,
         cutflow=cutflow(hists["cutflow"]) if hists else [],
         regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),

@@ -26,8 +26,9 @@ from workflows.processing.catalog import Calibration
 #: 0: no ``schema_version`` key; 1: ``schema_version``, ``status`` and ``reason`` (a
 #: period that failed), and ``outputs`` (size and sha256 of the files written with the
 #: summary); 2: each variation's ``thresholds``, energy-scale factors and ``correlated``
-#: (what the fit needs to redo the sideband extrapolation of that variation).
-SCHEMA_VERSION = 2
+#: (what the fit needs to redo the sideband extrapolation of that variation); 3: ``beam_particle``
+#: (e- or e+: the A' yield has the beam positron's annihilation; older files: e-).
+SCHEMA_VERSION = 3
 
 BLINDING_NOTE = (
     "blinded: events whose (E_ECAL, E_HCAL) lie in the signal box (the nominal one, and a "
@@ -174,6 +175,8 @@ class PeriodSummary(_Part):
     #: No file and no chunk failed.
     complete: bool
     beam_energy: float
+    #: the beam particle of the period's catalog ("e-" in files before version 3)
+    beam_particle: Literal["e-", "e+"] = "e-"
     eot: float
     cutflow: list[CutCount]
     regions: Regions
