@@ -184,7 +184,7 @@ def simulate_samples(
     """Simulate A' samples of each period and mass under ``output/signal/data/`` and write
     them with signal catalogs (``generated`` from the simulation) to
     ``output/signal/catalogs/``, beside copies of the data periods; return that directory."""
-    from workflows.signal.aprime import sample_energy_fraction
+    from workflows.signal.aprime import sample_signal_fraction
     from workflows.simulation import SignalSpec, simulate_period
 
     selected = load_catalog(catalog, periods, require_files=False)
@@ -196,8 +196,8 @@ def simulate_samples(
         for mass in masses:
             name = f"{period.name}_{mass_tag(mass)}"
             spec = SignalSpec(mass, n_events,
-                              lambda n, rng, m=mass, e=e0, x=x_min:
-                              sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
+                              lambda n, rng, m=mass, e=e0, x=x_min, p=period.beam.particle:
+                              sample_signal_fraction(m, e, n, rng, threshold_fraction=x, particle=p))
             report = simulate_period(period, 0, work / "data" / name, seed=seed, signal=spec)
             info = report.signal
             entries.append({
