@@ -47,6 +47,13 @@ dL_p/dE(E) = int dE0' g(E0') G'(ln(E0'/E)) / E = -int_0^inf G(v) d/dv[e^v g(E e^
 (by parts, G(0) = 0), a smooth integral.  This gives the sharp resonance of a positron beam
 at m = sqrt(2 m_e E0), of relative width ~ beam_spread / 2 in mass; the Gaussian tail puts a
 little of it at E_R slightly above the nominal E0.
+
+Limitations: Tsai's gamma law does not conserve energy exactly (the primary's energy-weighted
+track length is E0 X0 / (b ln 2) = 1.08 E0 X0 instead of E0 X0), so the shower's track length
+grows slightly too fast with the generations (measured: 1.15 x Rossi's 0.437 E0/E at E0/10,
+1.23 x at E0/100); at E_R ~ E0/2, where the box counts, the secondaries are mostly of the
+first generation.  The 40.6 X0 depth is treated as infinite; no ionisation loss (keep the
+threshold >> the 7 MeV critical energy of Pb).
 """
 
 from __future__ import annotations
