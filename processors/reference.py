@@ -391,9 +391,22 @@ class ShowerReferenceProcessor(ProcessorABC):
 
     def sums(self, column: Any) -> np.ndarray:
         """The per-bin sums of one chunk whose branches ``column(name)`` reads."""
+        _, k, e, f = self.select(column)
+        out = np.zeros(REFERENCE_SUMS_SHAPE)
+        nb = REFERENCE_SUMS_SHAPE[0]
+        out[:, 0] = np.bincount(k, minlength=nb)
+        out[:, 1] = np.bincount(k, weights=1.0 / e, minlength=nb)
+        for j in range(f.shape[1]):
+            out[:, 2 + j] = np.bincount(k, weights=f[:, j], minlength=nb)
+            out[:, 11 + j] = np.bincount(k, weights=f[:, j] * f[:, j], minlength=nb)
+        return out
+
+    def select(self, column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The reference electrons of one chunk whose branches ``column(name)`` reads: their
+        entries in the chunk, energy bins (the last: calibration electrons), shower
+        energies (scaled E_ECAL, GeV) and (n, 9) fractions."""
         e0, sel = self.beam_energy, self.selection
         x, y = self.central_cell
-        out = np.zeros(REFERENCE_SUMS_SHAPE)
         trigger = column("trigger")
         calib = np.flatnonzero(trigger & CALIBRATION_BIT)
         physics = ((trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool))
@@ -404,11 +417,10 @@ class ShowerReferenceProcessor(ProcessorABC):
             physics &= column("straw_tracks") == sel.straw_tracks
             physics &= np.abs(column("ecal_time")) < sel.ecal_time_window
         low = np.flatnonzero(physics)
-        if not calib.size and not low.size:
-            return out
-        ecal = column("ecal")
         index = np.concatenate([calib, low])
-        total, hottest, fractions = shower_shape(ecal, index, self.central_cell)
+        if not index.size:
+            return index, index, np.empty(0), np.empty((0, len(NEIGHBOURS)))
+        total, hottest, fractions = shower_shape(column("ecal"), index, self.central_cell)
         e = total * self.ecal_scale
         ok = np.isfinite(total) & (hottest == 6 * x + y)
         edges = np.asarray(REFERENCE_ENERGY_EDGES) * e0
@@ -426,14 +438,7 @@ class ShowerReferenceProcessor(ProcessorABC):
                     & (e_low >= edges[0]) & (e_low < edges[-2]))
             k[nc:] = np.where(good, np.searchsorted(edges, e_low, side="right") - 1, -1)
         use = k >= 0
-        kb, f, eu = k[use], fractions[use], e[use]
-        nb = REFERENCE_SUMS_SHAPE[0]
-        out[:, 0] = np.bincount(kb, minlength=nb)
-        out[:, 1] = np.bincount(kb, weights=1.0 / eu, minlength=nb)
-        for j in range(f.shape[1]):
-            out[:, 2 + j] = np.bincount(kb, weights=f[:, j], minlength=nb)
-            out[:, 11 + j] = np.bincount(kb, weights=f[:, j] * f[:, j], minlength=nb)
-        return out
+        return index[use], k[use], e[use], fractions[use]
 
     def postprocess(self, accumulator: ReferenceSums) -> ReferenceSums:
         return accumulator

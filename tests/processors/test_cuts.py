@@ -33,7 +33,8 @@ def reference() -> ShowerReference:
 
 
 def chi2_of(widen: float, reference: ShowerReference) -> float:
-    q = EventQuantities.compute(columns([electron(ecal=shower(100, widen=widen))]), reference, (0, 1, 2, 3), ecal_scale=1.0)
+    q = EventQuantities.compute(columns([electron(ecal=shower(100, widen=widen))]), reference, (0, 1, 2, 3),
+                                ecal_scale=1.0)
     return float(q.chi2[0])
 
 
