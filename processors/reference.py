@@ -31,8 +31,12 @@ bins (:data:`processors.output.REFERENCE_ENERGY_EDGES`); :func:`reference_from_o
 adds them in chunk order and fits, per tower, var_j in 1/E by non-negative weighted
 least squares (scipy.optimize.nnls; c_j^2, s_j^2 >= 0) and then mean_j in 1/E by weighted
 least squares (numpy.polynomial). Bins with fewer than :data:`MIN_BIN_EVENTS` electrons
-are not used. The reference is evaluated at energies down to the lowest bin edge
-(0.005 E0); a lower-energy event is evaluated there.
+are not used. The reference follows the fitted form below the lowest bin (0.005 E0)
+down to :data:`ENERGY_FLOOR` x E0 (0.1 GeV at 100 GeV): there the sampling term
+dominates and keeps growing like 1/E, which is the form itself (freezing the spread at
+the lowest bin instead would reject a fifth of the sub-GeV recoil showers of heavy A',
+and the hadron rejection does not change: measured on simulated 2022); a deposit below
+the floor, a few cells above zero suppression, is evaluated at the floor.
 
 Fallback (logged as a warning and recorded in the reference and the summary): with
 fewer than :data:`MIN_FIT_BINS` usable low-energy bins, or none below
@@ -80,6 +84,8 @@ REFERENCE_VERSION = 2
 FULL_ENERGY_WINDOW = (0.8, 1.2)
 #: Window on E_ECAL / p for low-energy electrons entering the reference.
 E_OVER_P_WINDOW = (0.8, 1.2)
+#: The reference is evaluated at energies down to this fraction of E0 (see above).
+ENERGY_FLOOR = 0.001
 #: Fewer calibration electrons than this cannot define a reference.
 MIN_REFERENCE_EVENTS = 100
 #: An energy bin with fewer electrons does not enter the fit.
@@ -311,7 +317,7 @@ def reference_from_bins(central_cell: tuple[int, int], beam_energy: float, total
     _enough(cal[0])
     used = [k for k in range(len(total) - 1) if total[k, 0] >= MIN_BIN_EVENTS]
     bins = tuple(_bin_moments(total[k]) for k in [*used, len(total) - 1])
-    floor = REFERENCE_ENERGY_EDGES[0] * beam_energy
+    floor = ENERGY_FLOOR * beam_energy
     cx, cy = int(central_cell[0]), int(central_cell[1])
     e_cal = bins[-1].energy
     low = [b for b in bins[:-1]]
