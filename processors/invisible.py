@@ -4,7 +4,8 @@
 
 1. read the branches of the schema once (numpy arrays);
 2. compute the per-event quantities once (E_ECAL, E_HCAL before scales, hottest
-   tower, 3 x 3 fractions, shower chi2 against the period's reference);
+   tower, 3 x 3 fractions, shower chi2 against the period's reference at each event's
+   shower energy);
 3. for every variation: the cut masks (a mask is computed once per distinct set of
    thresholds it reads and shared by the variations that agree on them), the scaled
    energies and the regions;
@@ -272,7 +273,8 @@ class InvisibleSearchProcessor(ProcessorABC):
 
     def process_columns(self, columns: dict[str, np.ndarray]) -> ChunkOutput:
         """Steps 2-5 on the numpy columns of one chunk."""
-        q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules)
+        q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules,
+                                    ecal_scale=self.setup.ecal_scale)
         hists = book([v.name for v in self.variations], self.setup.beam_energy)
         cache: MaskCache = {}
         steps_cache: StepsCache = {}

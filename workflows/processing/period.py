@@ -9,9 +9,9 @@ For each period, in order:
    under ``failed`` and skipped, empty ones are noted; events whose (run, spill,
    event) already appeared in an earlier file are left out of the chunks and listed
    under ``duplicates``;
-3. first pass (:mod:`workflows.processing.reference_pass`): the shower reference from
-   calibration-trigger electrons, read from chunks spread over the period until enough
-   electrons are found (reused while its inputs are unchanged, except with ``force``);
+3. first pass (:mod:`workflows.processing.reference_pass`): the energy-dependent shower
+   reference from calibration-trigger and low-energy electrons, read from chunks spread
+   over the period until enough of both are found (reused while its inputs are unchanged, except with ``force``);
    chunks it cannot read are listed under ``failed`` (``"pass": "reference"``, the
    period is incomplete) and such a reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
@@ -44,7 +44,7 @@ from typing import Any
 
 from processors.errors import OutputError, ProcessingError
 from processors.output import ChunkFailure, ChunkOutput
-from processors.reference import ShowerReference
+from processors.reference import REFERENCE_VERSION, ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -58,7 +58,7 @@ from workflows.processing.input_checks import (
     find_duplicates,
     kept_ranges,
 )
-from workflows.processing.reference_pass import derive_reference, stored_reference
+from workflows.processing.reference_pass import derive_reference, reference_selection, stored_reference
 from workflows.processing.results import (
     CHECKPOINTS,
     HISTOGRAMS,
@@ -300,6 +300,8 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
                                       "central": config["thresholds"]["ecal_central_cell"],
+                                      "layout": REFERENCE_VERSION,
+                                      "selection": reference_selection(period).to_json(),
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
     reference = None if options.force else stored_reference(ref_key, outdir / REFERENCE, staged_ref)
@@ -314,8 +316,8 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
         attempt.reference_json = {**reference.to_json(), "key": None if first.failed else ref_key}
         _write(write_json, staged_ref, attempt.reference_json)
     attempt.reference = reference
-    if reference.n_events < period.reference_events:
-        log.warning("%s: %s", period.name, reference_note(period, reference).warning)
+    if (warning := reference_note(period, reference).warning) is not None:
+        log.warning("%s: %s", period.name, warning)
 
     # Main pass, checkpointed chunk by chunk.
     setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,

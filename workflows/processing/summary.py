@@ -131,19 +131,22 @@ class ChunkCounts(_Part):
 
 
 class ReferenceInfo(_Part):
-    """The shower reference the chi2 used (the file beside the summary): electrons in it,
-    electrons ``requested`` (the catalog's ``reference_events``) and a ``warning`` when
-    it has fewer."""
+    """The shower reference the chi2 used (the file beside the summary): calibration
+    electrons in it, electrons ``requested`` (the catalog's ``reference_events``), the
+    low-energy electrons that measured its energy dependence, and a ``warning`` when it
+    has fewer calibration electrons than requested or its energy dependence could not be
+    measured (the documented fallback of :mod:`processors.reference`)."""
 
     n_events: int = Field(ge=0)
     file: str
     requested: int | None = Field(None, ge=0)
+    low_energy_events: int | None = Field(None, ge=0)
     warning: str | None = None
 
     @model_serializer(mode="wrap")
     def _drop_missing(self, handler: Any) -> dict[str, Any]:
         out: dict[str, Any] = handler(self)
-        for key in ("requested", "warning"):
+        for key in ("requested", "low_energy_events", "warning"):
             if out.get(key) is None:
                 out.pop(key, None)
         return out
