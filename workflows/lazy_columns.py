@@ -7,14 +7,17 @@ touched. A function that only works on numpy (the processors' numba kernels) can
 on a typetracer, and touching its inputs at once, as the usual workaround does, makes
 every derived field attached to the events needed by everything read from them (a
 histogram of ``run`` would read the ECAL). :func:`derived_column` instead returns, on a
-typetracer, a column whose buffer touches the input branches only when the column's
-own data is touched: a derived field costs its branches only when it is used.
+typetracer, a column whose buffer touches the input branches only when the column
+itself is touched: a derived field costs its branches only when it is used.
 
-This relies on awkward's ``TypeTracerArray`` (the typetracer's buffer type, awkward
-2.14): a subclass whose ``touch_data``/``touch_shape`` forward to the source buffers.
-Operations on it create new buffers through the class's ``_new``, so the sources are
-class attributes of a subclass made for each column. ``tests/workflows/test_explore.py``
-checks the projection with ``dask_awkward.necessary_columns``.
+The column's typetracer buffer carries a report (awkward's ``TypeTracerReport``, the
+object that records touches) that forwards each touch to the source buffers; buffers
+that awkward derives from it (a cast, a slice) keep that report. A column whose data
+nobody touched is still computed (its layer is an ancestor of the events it was
+attached to) on partitions where its sources were not read: it is then an awkward
+placeholder of the right length, which raises if anything reads it.
+``tests/workflows/test_explore.py`` checks the projection with
+``dask_awkward.necessary_columns``.
 """
 
 from __future__ import annotations
@@ -25,37 +28,38 @@ from typing import Any
 import awkward as ak
 import dask_awkward as dak
 import numpy as np
-from awkward._nplikes.typetracer import TypeTracerArray
+from awkward.typetracer import PlaceholderArray, TypeTracerArray, TypeTracerReport
 
 
-class _DerivedBuffer(TypeTracerArray):
-    """A typetracer buffer standing for values computed from ``_sources``."""
+class _ForwardingReport(TypeTracerReport):
+    """A typetracer report that touches the ``sources`` whenever its buffer is touched."""
 
-    _sources: tuple[TypeTracerArray, ...] = ()
+    def __init__(self, sources: Sequence[TypeTracerArray]):
+        super().__init__()
+        self.sources = tuple(sources)
 
-    def touch_data(self) -> None:
-        for source in self._sources:
-            source.touch_data()
-
-    def touch_shape(self) -> None:
-        for source in self._sources:
+    def touch_shape(self, label: str) -> None:
+        for source in self.sources:
             source.touch_shape()
 
+    def touch_data(self, label: str) -> None:
+        for source in self.sources:
+            source.touch_data()
 
-def _data_buffer(layout: Any) -> TypeTracerArray:
+
+def _data_buffer(layout: Any) -> Any:
     """The innermost buffer of a branch of fixed shape (RegularArrays around a NumpyArray)."""
     while not hasattr(layout, "data"):
         layout = layout.content
-    data: TypeTracerArray = layout.data
-    return data
+    return layout.data
 
 
 def typetracer_column(events: ak.Array, branches: Sequence[str], dtype: np.dtype) -> ak.Array:
-    """On a typetracer partition: a flat column of ``dtype`` whose data, when touched,
-    touches the data of ``branches``."""
-    sources = tuple(_data_buffer(events[b].layout) for b in branches)
-    buffer_class = type("DerivedBuffer", (_DerivedBuffer,), {"_sources": sources})
-    data = buffer_class._new(np.dtype(dtype), (events.layout.length,))
+    """On a typetracer partition: a flat column of ``dtype`` whose buffer, when touched,
+    touches the buffers of ``branches``."""
+    report = _ForwardingReport([_data_buffer(events[b].layout) for b in branches])
+    data = TypeTracerArray._new(np.dtype(dtype), (events.layout.length,),
+                                form_key="derived:" + ",".join(branches), report=report)
     return ak.Array(ak.contents.NumpyArray(data))
 
 
@@ -77,8 +81,13 @@ class _PartitionColumn:
     def __call__(self, events: ak.Array) -> ak.Array:
         if ak.backend(events) == "typetracer":
             return typetracer_column(events, self.branches, self.dtype)
-        values = np.asarray(self.compute(events), dtype=self.dtype)
-        return ak.Array(values)
+        if any(isinstance(_data_buffer(events[b].layout), PlaceholderArray) for b in self.branches):
+            # its branches were not read: nothing computed needs this column's values
+            from awkward._nplikes.numpy import Numpy
+
+            return ak.Array(ak.contents.NumpyArray(
+                PlaceholderArray(Numpy.instance(), (len(events),), self.dtype)))
+        return ak.Array(np.asarray(self.compute(events), dtype=self.dtype))
 
 
 def derived_column(events: dak.Array, compute: Callable[[ak.Array], np.ndarray],
