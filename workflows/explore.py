@@ -194,8 +194,18 @@ def with_quantities(events, context: PeriodContext, *, unblind: bool = False):
 
 # -- the cluster --------------------------------------------------------------------------
 
-_DEFAULT_CLUSTER = contextlib.ExitStack()
-atexit.register(_DEFAULT_CLUSTER.close)
+_STARTED = contextlib.ExitStack()
+atexit.register(_STARTED.close)
+#: clients started here for ClusterOptions, reused by later calls with the same options
+_CLIENTS: dict[ClusterOptions, Any] = {}
+
+
+def _started(options: ClusterOptions):
+    """A client for ``options``, started once and kept until the interpreter exits."""
+    known = _CLIENTS.get(options)
+    if known is None or known.status != "running":
+        _CLIENTS[options] = known = _STARTED.enter_context(dask_client(options))
+    return known
 
 
 def _client(client, cluster):
@@ -204,7 +214,7 @@ def _client(client, cluster):
     if client is not None:
         return client
     if isinstance(cluster, ClusterOptions):
-        return _DEFAULT_CLUSTER.enter_context(dask_client(cluster))
+        return _started(cluster)
     from distributed import Client, get_client
 
     if cluster is not None:  # a distributed cluster object (LocalCluster, dask-jobqueue, ...)
@@ -214,7 +224,7 @@ def _client(client, cluster):
     except ValueError:
         pass
     log.info("no Dask client: starting the default local cluster")
-    return _DEFAULT_CLUSTER.enter_context(dask_client(ClusterOptions()))
+    return _started(ClusterOptions())
 
 
 # -- the period ---------------------------------------------------------------------------
