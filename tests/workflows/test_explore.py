@@ -5,6 +5,9 @@ processor's."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import awkward as ak
 import dask_awkward as dak
 import hist.dask as hda
@@ -37,7 +40,10 @@ pytestmark = pytest.mark.distributed
 
 @pytest.fixture(scope="module")
 def catalog_file(tmp_path_factory):
-    return simulated_period(tmp_path_factory.mktemp("explore"))
+    """The simulated period, with a file that is not ROOT among its files."""
+    path = simulated_period(tmp_path_factory.mktemp("explore"))
+    (path.parent.parent / "background" / "broken.root").write_bytes(b"not a ROOT file" * 100)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +65,23 @@ def processed(catalog_file, cluster, tmp_path_factory):
         (run,) = run_processing(catalog_file.parent, results, unblind=not blinded,
                                 cluster=ClusterOptions(scheduler=cluster[0].scheduler_address),
                                 chunksize=CHUNKSIZE, progress=False)
-        assert run.status == "processed" and run.complete
+        assert run.status == "processed" and not run.complete  # the broken file
         out[blinded] = read_period(results / PERIOD)
+        assert [Path(f.file).name for f in out[blinded].summary.failed] == ["broken.root"]
     return out
 
 
 @pytest.mark.parametrize("blinded", [True, False], ids=["blinded", "unblinded"])
-def test_counts_are_the_processors(catalog_file, cluster, processed, blinded):
+def test_counts_are_the_processors(catalog_file, cluster, processed, blinded, caplog):
     _, client = cluster
     summary = processed[blinded].summary
     # blinded: the client given and the reference derived by the processing's first pass;
     # unblinded: the active client and the reference the processing stored
     kwargs = ({"client": client} if blinded else
               {"reference": processed[blinded].directory / "shower_reference.json"})
-    events = open_period(catalog_file, unblind=not blinded, chunksize=CHUNKSIZE, **kwargs)
+    with caplog.at_level(logging.WARNING, logger="workflows.explore"):
+        events = open_period(catalog_file, unblind=not blinded, chunksize=CHUNKSIZE, **kwargs)
+    assert "broken.root left out" in caplog.text
     counts = selection_counts(events)
     assert counts.cutflow == {c.cut: c.events for c in summary.cutflow}
     assert counts.regions["A"] == summary.regions.A
@@ -127,7 +136,7 @@ def chunk(catalog_file):
     from processors.schema import CALIBRATION_BIT
 
     period = load_period(catalog_file)
-    (path, *_) = sorted(period.resolve_files())
+    (path, *_) = [f for f in period.resolve_files() if f.name.startswith("na64sim_")]
     with uproot.open(path) as f:
         columns = {k: np.asarray(v) for k, v in
                    f["events"].arrays([*SEARCH_BRANCHES, "mc_process"], library="np").items()}
