@@ -152,7 +152,8 @@ def field_values(name: str, columns: Mapping[str, np.ndarray], context: PeriodCo
         (cut,) = (c for c in CHAIN if c.name == name[4:])
         return cut(q, t, e0)
     if name == "in_box":
-        in_box, _ = plane_regions(q.finite, q.e_ecal_raw * ecal_scale, q.e_hcal_raw * hcal_scale, t)
+        in_box, _ = plane_regions(np.ones(n, bool), q.e_ecal_raw * ecal_scale,
+                                  q.e_hcal_raw * hcal_scale, t)
         return np.asarray(in_box)
     final = physics
     for cut in CHAIN:
@@ -180,15 +181,15 @@ def with_quantities(events, context: PeriodContext, *, unblind: bool = False):
     derived fields, blinded unless ``unblind``."""
     import dask_awkward as dak
 
-    events = dak.with_field(events, _column(events, "physics", context), "physics")
-    for name in ("calibration", "e_ecal", "e_hcal", "chi2", "passes_all"):
-        events = dak.with_field(events, _column(events, name, context), name)
-    events = dak.with_field(events, dak.zip({c.name: _column(events, f"cut:{c.name}", context)
+    source = events  # every column is computed from the branches as read
+    for name in ("physics", "calibration", "e_ecal", "e_hcal", "chi2", "passes_all"):
+        events = dak.with_field(events, _column(source, name, context), name)
+    events = dak.with_field(events, dak.zip({c.name: _column(source, f"cut:{c.name}", context)
                                             for c in CHAIN}, depth_limit=1), "cuts")
-    events = dak.with_field(events, dak.zip({r: _column(events, f"region:{r}", context)
+    events = dak.with_field(events, dak.zip({r: _column(source, f"region:{r}", context)
                                             for r in ("A", "C", "box")}, depth_limit=1), "regions")
     if not unblind:
-        events = events[~_column(events, "in_box", context)]
+        events = events[~_column(source, "in_box", context)]
     return events
 
 
