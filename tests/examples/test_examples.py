@@ -26,7 +26,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def scheduler():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    # workers as threads of this process: they start at once (the explorer's tests use
+    # worker processes)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
                       dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
 
