@@ -20,6 +20,10 @@ DATASETS = Path(__file__).resolve().parents[3] / "datasets"
 #: EOT of the electron-mode periods as the seeds give them.
 SEED_EOT = {"2016": 4.3e10, "2017": 5.4e10, "2018": 1.87e11, "2021": 6.0e10,
             "2022": 6.3e11, "2023": 4.4e11, "2024": 5.2e11}
+#: Positron-mode periods: (beam energy GeV, e+ on target) as the seeds give them (seeds/001,
+#: seeds/003), and the box edge at 0.5 E0.
+SEED_POSITRON = {"2022-positron": (100.0, 1.0e10), "2023-positron": (70.0, 1.6e10),
+                 "2024-positron": (70.0, 2.25e10), "2025-positron": (40.0, 9.25e9)}
 
 GOOD = """name: "p"
 beam: {particle: e-, energy: 100.0}
@@ -30,9 +34,15 @@ files: [data/*.root]
 
 def test_shipped_catalogs():
     periods = load_catalog(DATASETS, require_files=False)
-    assert {p.name: p.eot for p in periods} == SEED_EOT
+    electrons = [p for p in periods if p.beam.particle == "e-"]
+    positrons = [p for p in periods if p.beam.particle == "e+"]
+    assert {p.name: p.eot for p in electrons} == SEED_EOT
+    assert {p.name: (p.beam.energy, p.eot) for p in positrons} == SEED_POSITRON
+    for p in electrons:
+        assert p.beam.energy == 100.0
+    for p in positrons:
+        assert p.cuts.box_ecal_max == pytest.approx(0.5 * p.beam.energy)
     for p in periods:
-        assert p.beam.particle == "e-" and p.beam.energy == 100.0
         assert p.patterns()[0] == DATASETS / "data" / p.name / "*.root"
 
 
