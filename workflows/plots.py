@@ -148,8 +148,27 @@ def plot_exclusion(exclusion, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def plot_y(exclusion, path: Path, title: str) -> Path:
-    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5."""
+#: Line styles of the thermal relic targets (:mod:`workflows.thermal_targets`), by model.
+_TARGET_STYLES = {"scalar": "-", "majorana": "--", "pseudo-dirac": ":"}
+
+
+def draw_thermal_targets(ax, m_range: tuple[float, float] | None = None) -> None:
+    """The scalar, Majorana and pseudo-Dirac relic targets on (m_chi, y) axes ``ax``
+    (within ``m_range`` GeV of m_chi if given); the data and their source are in
+    :mod:`workflows.thermal_targets`."""
+    from workflows.thermal_targets import thermal_targets
+
+    for t in thermal_targets():
+        keep = np.ones(t.m_chi.size, bool) if m_range is None else \
+            (t.m_chi >= m_range[0]) & (t.m_chi <= m_range[1])
+        ax.plot(t.m_chi[keep], t.y[keep], _TARGET_STYLES.get(t.model, "-"), color="0.25",
+                linewidth=1.3, label=f"thermal target, {t.label}")
+
+
+def plot_y(exclusion, path: Path, title: str, thermal_targets: bool = True) -> Path:
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5,
+    with the thermal relic targets (scalar, Majorana, pseudo-Dirac) unless ``thermal_targets``
+    is False."""
     from workflows.stats.exclusion import ALPHA_D, MASS_RATIO
 
     _style()
@@ -164,12 +183,14 @@ def plot_y(exclusion, path: Path, title: str) -> Path:
         if exclusion.eps_observed is not None:
             ax.plot(m_chi[ok], exclusion.y(exclusion.eps_observed, alpha)[ok], "-", color=colour,
                     linewidth=2, label=rf"observed, $\alpha_D = {alpha}$")
+    if thermal_targets and ok.any():
+        draw_thermal_targets(ax, (float(m_chi[ok].min()), float(m_chi[ok].max())))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
     ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
     ax.set_title(title, fontsize=13)
-    ax.legend(fontsize=11, loc="upper left")
+    ax.legend(fontsize=10 if thermal_targets else 11, loc="upper left")
     return _save(fig, path)
 
 
