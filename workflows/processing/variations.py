@@ -7,8 +7,10 @@ Two kinds of entries, each giving ``NAME_up`` and/or ``NAME_down``:
     for all periods or only the listed ones;
 ``cut``
     another value of any numeric threshold of the chain or of the regions
-    (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or a
-    symmetric additive ``delta`` around each period's nominal value.
+    (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or an
+    additive ``delta`` around each period's nominal value: symmetric, or one way only with
+    ``side: up`` (or ``down``), so that a period of another beam energy (another box
+    edge) varies around its own nominal.
 
 ``up`` is the higher value and ``down`` the lower, on either side of the nominal, as a
 physicist quotes a systematic band: an energy-scale shift gives 1 - s < 1 < 1 + s and a
@@ -87,6 +89,8 @@ class CutShift(_Entry):
     up: float | None = None
     down: float | None = None
     delta: float | None = Field(None, gt=0)
+    side: Literal["both", "up", "down"] = Field(
+        "both", description="with 'delta': both ways (nominal -+ delta) or only up or down")
 
     @field_validator("threshold")
     @classmethod
@@ -117,6 +121,8 @@ class CutShift(_Entry):
             raise ValueError("give either 'delta' or 'up'/'down', not both")
         if self.delta is None and self.up is None and self.down is None:
             raise ValueError("a cut variation needs 'up', 'down' or 'delta'")
+        if self.side != "both" and self.delta is None:
+            raise ValueError("'side' goes with 'delta' (absolute 'up'/'down' say their side already)")
         return self
 
     def nominal_of(self, base: Thresholds) -> float:
@@ -140,6 +146,8 @@ class CutShift(_Entry):
 
     def value(self, base: Thresholds, direction: int) -> float | None:
         if self.delta is not None:
+            if self.side != "both" and self.side != ("up" if direction > 0 else "down"):
+                return None
             return self.nominal_of(base) + direction * self.delta
         return self.up if direction > 0 else self.down
 
