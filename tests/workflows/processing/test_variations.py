@@ -215,6 +215,26 @@ def test_one_sided_delta(tmp_path, periods):
         load_variations(path, periods)
 
 
+def test_factor_varies_around_each_periods_own_nominal(default_set, periods):
+    """srd_window (factor 2): 0.5/2 MeV at the 1 MeV edge, 0.032/0.128 MeV at 2025-positron's 0.064."""
+    by_name = {p.name: p for p in periods}
+    for name, (down, up) in (("2022", (0.5, 2.0)), ("2025-positron", (0.032, 0.128))):
+        v = {x.name: x.thresholds.srd_min for x in default_set.for_period(by_name[name])}
+        assert (v["srd_window_down"], v["srd_window_up"]) == pytest.approx((down, up)), name
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("{kind: cut, threshold: srd_min, factor: 2.0, up: 3.0}", "not factor and up/down"),
+    ("{kind: cut, threshold: srd_min, factor: 0.5}", "greater than 1"),
+    ("{kind: cut, threshold: straw_tracks, factor: 2.0}", "whole numbers"),
+])
+def test_bad_factor_is_refused(tmp_path, periods, entry, problem):
+    path = tmp_path / "v.yaml"
+    path.write_text(f"variations:\n  x: {entry}\n")
+    with pytest.raises(CatalogError, match=problem):
+        load_variations(path, periods)
+
+
 def test_whole_numbers_are_accepted_for_a_count(tmp_path, periods):
     path = tmp_path / "v.yaml"
     path.write_text("variations:\n  straws: {kind: cut, threshold: straw_tracks, down: 0, up: 2.0}\n")
