@@ -200,3 +200,43 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_reproduction(result, directory: Path) -> list[Path]:
+    """A reproduced publication (:class:`workflows.signal.reproduce.Reproduction`): epsilon_90
+    vs m_A' beside the published values, and y_90 vs m_chi (alpha_D = 0.1, 0.5) with the
+    thermal relic targets; written as ``NAME_epsilon.png`` and ``NAME_y.png`` in ``directory``."""
+    from workflows.stats.exclusion import ALPHA_D, MASS_RATIO
+
+    name = result.publication.name
+    rows = [r for r in result.masses if r.eps90 is not None]
+    m = np.array([r.mass for r in rows])
+    eps = np.array([r.eps90 for r in rows])
+    _style()
+    fig, ax = plt.subplots()
+    ax.plot(m, eps, "ko-", label="this reproduction")
+    published = [r for r in rows if r.published is not None]
+    if published:
+        ax.plot([r.mass for r in published], [r.published.eps90 for r in published], "rs",
+                markersize=8, label="published")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_{A'}$ [GeV]")
+    ax.set_ylabel(r"$\epsilon$ (90% CL upper limit)")
+    ax.set_title(result.publication.title, fontsize=11)
+    ax.legend(fontsize=11, loc="upper left")
+    out = [_save(fig, Path(directory) / f"{name}_epsilon.png")]
+    fig, ax = plt.subplots()
+    m_chi = m / MASS_RATIO
+    for alpha, colour in zip(ALPHA_D, ("tab:blue", "tab:red"), strict=True):
+        ax.plot(m_chi, [r.y90[alpha] for r in rows], "o-", color=colour,
+                label=rf"this reproduction, $\alpha_D = {alpha}$")
+    draw_thermal_targets(ax, (float(m_chi.min()), float(m_chi.max())))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
+    ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
+    ax.set_title(result.publication.title, fontsize=11)
+    ax.legend(fontsize=10, loc="upper left")
+    out.append(_save(fig, Path(directory) / f"{name}_y.png"))
+    return out

@@ -28,6 +28,8 @@ def reproduce_command(
     events: int = typer.Option(1000, "--events", "-n", min=100,
         help="A' per period and mass if the efficiencies must be measured here."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown (for the README)."),
+    plot: Path = typer.Option(None, "--plot",
+        help="Also draw NAME_epsilon.png and NAME_y.png (with the thermal relic targets) in this directory."),
 ) -> None:
     """Recompute a published NA64 limit: its exposure, observed count and background (from the
     seeds), the project's A' yield (bremsstrahlung, plus resonant annihilation where the
@@ -39,12 +41,19 @@ def reproduce_command(
     pub = publication(name)
     table, path = find_efficiencies(pub, results, catalog, efficiency, events)
     result = reproduce(pub, table, str(path), method)
+    figures = []
+    if plot is not None:
+        from workflows.plots import plot_reproduction
+
+        figures = plot_reproduction(result, plot)
     if json_output:
         print(json.dumps(result.to_json()))
     elif markdown:
         print(markdown_table(result))
     else:
         console.print(rich_table(result))
+    if figures and not json_output:
+        console.print("figures: " + ", ".join(str(f) for f in figures))
 
 
 def _fmt(x: float | None, spec: str = ".3g") -> str:
@@ -62,15 +71,16 @@ def rich_table(result):
                            + ("" if p.background_error is None else f" +- {p.background_error:g}")
                            + f"; N_90 = {result.n90:.3f} ({result.limit_method}); "
                            f"efficiencies: {result.efficiency_file} "
-                           f"({', '.join(s.period for s in p.periods)}); * held at the table's end"),
+                           f"({', '.join(s.period for s in p.periods)}); * held at the table's end; "
+                           "A'/EOT at eps = 1e-4; y_90 for alpha_D (a) = 0.1, 0.5"),
                   caption_justify="left")
-    for col in ("m_A' [MeV]", "efficiency", "A'/EOT (eps=1e-4)", "eps_90", "published", "ratio",
-                "y_90 (aD=0.1)", "y_90 (aD=0.5)"):
-        table.add_column(col, justify="right")
+    for col in ("m MeV", "eff", "A'/EOT", "eps_90", "publ.", "ratio", "y a=0.1", "y a=0.5"):
+        table.add_column(col, justify="right", no_wrap=True)
     for m in result.masses:
-        table.add_row(f"{1e3 * m.mass:g}", _fmt(m.efficiency) + ("*" if m.extrapolated else ""),
-                      _fmt(m.yield_per_eot), _fmt(m.eps90), _fmt(None if m.published is None else m.published.eps90),
-                      _fmt(m.ratio, ".2f"), _fmt(m.y90[0.1]), _fmt(m.y90[0.5]))
+        table.add_row(f"{1e3 * m.mass:g}", _fmt(m.efficiency, ".2f") + ("*" if m.extrapolated else ""),
+                      _fmt(m.yield_per_eot, ".2e"), _fmt(m.eps90, ".2e"),
+                      _fmt(None if m.published is None else m.published.eps90, ".2e"),
+                      _fmt(m.ratio, ".2f"), _fmt(m.y90[0.1], ".2e"), _fmt(m.y90[0.5], ".2e"))
     return table
 
 

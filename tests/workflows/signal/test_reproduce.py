@@ -155,3 +155,12 @@ def test_period_of_another_beam_exits_2(tmp_path: Path, flat_table: Path) -> Non
     assert result.exit_code == 2
     assert "period 2023-positron has a e- beam of 100 GeV" in result.output
     assert "needs e+ at 70 GeV" in result.output
+
+
+@needs_yield_api
+def test_plot_draws_both_planes(tmp_path: Path, flat_table: Path) -> None:
+    result = run("na64e-positron-70gev", "--efficiency", str(flat_table), "--catalog", str(DATASETS),
+                 "--plot", str(tmp_path / "figures"))
+    assert result.exit_code == 0, result.output
+    for kind in ("epsilon", "y"):
+        assert (tmp_path / "figures" / f"na64e-positron-70gev_{kind}.png").stat().st_size > 10_000
