@@ -25,8 +25,9 @@ def reproduce_command(
     method: str = typer.Option("exact", "--method",
         help="CLs upper limit on the signal count: exact (central background), toys or "
              "asymptotic (background uncertainty as a nuisance)."),
-    events: int = typer.Option(1000, "--events", "-n", min=100,
-        help="A' per period and mass if the efficiencies must be measured here."),
+    events: int = typer.Option(2000, "--events", "-n", min=1000,
+        help="A' per period and mass if the efficiencies must be measured here (at least 1000: "
+             "the shower reference needs 100 of their ~10 % calibration triggers)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown (for the README)."),
     plot: Path = typer.Option(None, "--plot",
         help="Also draw NAME_epsilon.png and NAME_y.png (with the thermal relic targets) in this directory."),

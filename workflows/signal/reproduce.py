@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 LIMIT_METHODS = ("exact", "toys", "asymptotic")
 #: Where a reproduction keeps the efficiencies it had to measure itself: RESULTS/reproduce/NAME/.
 REPRODUCE_DIR = "reproduce"
-#: A' events per period and mass when the efficiencies are measured here (small samples).
-DEFAULT_EVENTS = 1000
+#: A' events per period and mass when the efficiencies are measured here (as the demo: its
+#: ~10 % calibration triggers must give the 100 the shower reference needs at least).
+DEFAULT_EVENTS = 2000
 
 
 @dataclass(frozen=True)
