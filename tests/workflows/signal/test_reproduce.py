@@ -164,3 +164,22 @@ def test_plot_draws_both_planes(tmp_path: Path, flat_table: Path) -> None:
     assert result.exit_code == 0, result.output
     for kind in ("epsilon", "y"):
         assert (tmp_path / "figures" / f"na64e-positron-70gev_{kind}.png").stat().st_size > 10_000
+
+
+def test_efficiencies_found_without_measuring(tmp_path: Path) -> None:
+    """RESULTS/signal_efficiency.json when it has the periods; else the one an earlier
+    reproduction measured under RESULTS/reproduce/NAME/."""
+    from workflows.signal.reproduce import find_efficiencies
+
+    pub = publication("na64e-positron-70gev")
+    results = tmp_path / "results"
+    results.mkdir()
+    write_table(results / "signal_efficiency.json", {"2016": [0.5] * 4})
+    own = results / "reproduce" / pub.name
+    own.mkdir(parents=True)
+    write_table(own / "signal_efficiency.json", {"2023-positron": [0.4] * 4})
+    table, path = find_efficiencies(pub, results, DATASETS)
+    assert path == own / "signal_efficiency.json" and table.efficiency["2023-positron"] == (0.4,) * 4
+    write_table(results / "signal_efficiency.json", {"2023-positron": [0.3] * 4})
+    table, path = find_efficiencies(pub, results, DATASETS)
+    assert path == results / "signal_efficiency.json" and table.efficiency["2023-positron"] == (0.3,) * 4
