@@ -148,8 +148,27 @@ def plot_exclusion(exclusion, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def plot_y(exclusion, path: Path, title: str) -> Path:
-    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5."""
+#: Line styles of the thermal relic targets (:mod:`workflows.thermal_targets`), by model.
+_TARGET_STYLES = {"scalar": "-", "majorana": "--", "pseudo-dirac": ":"}
+
+
+def draw_thermal_targets(ax, m_range: tuple[float, float] | None = None) -> None:
+    """The scalar, Majorana and pseudo-Dirac relic targets on (m_chi, y) axes ``ax``
+    (within ``m_range`` GeV of m_chi if given); the data and their source are in
+    :mod:`workflows.thermal_targets`."""
+    from workflows.thermal_targets import thermal_targets
+
+    for t in thermal_targets():
+        keep = np.ones(t.m_chi.size, bool) if m_range is None else \
+            (t.m_chi >= m_range[0]) & (t.m_chi <= m_range[1])
+        ax.plot(t.m_chi[keep], t.y[keep], _TARGET_STYLES.get(t.model, "-"), color="0.25",
+                linewidth=1.3, label=f"thermal target, {t.label}")
+
+
+def plot_y(exclusion, path: Path, title: str, thermal_targets: bool = True) -> Path:
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi, m_A' = 3 m_chi, for alpha_D = 0.1 and 0.5,
+    with the thermal relic targets (scalar, Majorana, pseudo-Dirac) unless ``thermal_targets``
+    is False."""
     from workflows.stats.exclusion import ALPHA_D, MASS_RATIO
 
     _style()
@@ -164,12 +183,14 @@ def plot_y(exclusion, path: Path, title: str) -> Path:
         if exclusion.eps_observed is not None:
             ax.plot(m_chi[ok], exclusion.y(exclusion.eps_observed, alpha)[ok], "-", color=colour,
                     linewidth=2, label=rf"observed, $\alpha_D = {alpha}$")
+    if thermal_targets and ok.any():
+        draw_thermal_targets(ax, (float(m_chi[ok].min()), float(m_chi[ok].max())))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
     ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
     ax.set_title(title, fontsize=13)
-    ax.legend(fontsize=11, loc="upper left")
+    ax.legend(fontsize=10 if thermal_targets else 11, loc="upper left")
     return _save(fig, path)
 
 
@@ -179,3 +200,43 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_reproduction(result, directory: Path) -> list[Path]:
+    """A reproduced publication (:class:`workflows.signal.reproduce.Reproduction`): epsilon_90
+    vs m_A' beside the published values, and y_90 vs m_chi (alpha_D = 0.1, 0.5) with the
+    thermal relic targets; written as ``NAME_epsilon.png`` and ``NAME_y.png`` in ``directory``."""
+    from workflows.stats.exclusion import ALPHA_D, MASS_RATIO
+
+    name = result.publication.name
+    rows = [r for r in result.masses if r.eps90 is not None]
+    m = np.array([r.mass for r in rows])
+    eps = np.array([r.eps90 for r in rows])
+    _style()
+    fig, ax = plt.subplots()
+    ax.plot(m, eps, "ko-", label="this reproduction")
+    published = [r for r in rows if r.published is not None]
+    if published:
+        ax.plot([r.mass for r in published], [r.published.eps90 for r in published], "rs",
+                markersize=8, label="published")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_{A'}$ [GeV]")
+    ax.set_ylabel(r"$\epsilon$ (90% CL upper limit)")
+    ax.set_title(result.publication.title, fontsize=11)
+    ax.legend(fontsize=11, loc="upper left")
+    out = [_save(fig, Path(directory) / f"{name}_epsilon.png")]
+    fig, ax = plt.subplots()
+    m_chi = m / MASS_RATIO
+    for alpha, colour in zip(ALPHA_D, ("tab:blue", "tab:red"), strict=True):
+        ax.plot(m_chi, [r.y90[alpha] for r in rows], "o-", color=colour,
+                label=rf"this reproduction, $\alpha_D = {alpha}$")
+    draw_thermal_targets(ax, (float(m_chi.min()), float(m_chi.max())))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
+    ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
+    ax.set_title(result.publication.title, fontsize=11)
+    ax.legend(fontsize=10, loc="upper left")
+    out.append(_save(fig, Path(directory) / f"{name}_y.png"))
+    return out

@@ -1,6 +1,6 @@
 """``na64 demo``: the whole chain on built-in data.
 
-Simulate the seven run periods of ``datasets/`` (skipped when the files on disk come
+Simulate the run periods of ``datasets/`` (seven electron, one positron) (skipped when the files on disk come
 from the same settings), list them, picture the simulated plane, process them on a
 local Dask cluster (blinded, with the default systematic variations), measure the A'
 signal efficiencies with the same variations, fit the background from the sidebands with
@@ -104,6 +104,6 @@ def demo_command(
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Results directory."),
     catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
 ) -> None:
-    """The whole chain on built-in data: simulate the seven periods, process them on a local
+    """The whole chain on built-in data: simulate the catalog's periods, process them on a local
     Dask cluster, measure signal efficiencies, fit the sidebands, set expected limits, plot."""
     run_demo(catalog, output, events, console=stdout)

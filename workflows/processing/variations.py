@@ -7,8 +7,11 @@ Two kinds of entries, each giving ``NAME_up`` and/or ``NAME_down``:
     for all periods or only the listed ones;
 ``cut``
     another value of any numeric threshold of the chain or of the regions
-    (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or a
-    symmetric additive ``delta`` around each period's nominal value.
+    (``threshold: chi2_max``, ``up: 27.9``, ``down: 16.9``), absolute values, or around
+    each period's nominal value an additive ``delta`` (nominal -+ delta) or a ``factor``
+    (nominal / factor, nominal x factor): both ways, or one way only with ``side: up`` (or
+    ``down``), so that a period of another beam energy (another box edge, another SRD
+    window) varies around its own nominal.
 
 ``up`` is the higher value and ``down`` the lower, on either side of the nominal, as a
 physicist quotes a systematic band: an energy-scale shift gives 1 - s < 1 < 1 + s and a
@@ -87,6 +90,9 @@ class CutShift(_Entry):
     up: float | None = None
     down: float | None = None
     delta: float | None = Field(None, gt=0)
+    factor: float | None = Field(None, gt=1, description="nominal / factor and nominal x factor")
+    side: Literal["both", "up", "down"] = Field(
+        "both", description="with 'delta' or 'factor': both ways or only up or down")
 
     @field_validator("threshold")
     @classmethod
@@ -113,10 +119,18 @@ class CutShift(_Entry):
 
     @model_validator(mode="after")
     def _values(self) -> CutShift:
-        if self.delta is not None and (self.up is not None or self.down is not None):
-            raise ValueError("give either 'delta' or 'up'/'down', not both")
-        if self.delta is None and self.up is None and self.down is None:
-            raise ValueError("a cut variation needs 'up', 'down' or 'delta'")
+        given = [k for k in ("delta", "factor") if getattr(self, k) is not None]
+        if self.up is not None or self.down is not None:
+            given.append("up/down")
+        if len(given) > 1:
+            raise ValueError(f"give one of 'delta', 'factor' or 'up'/'down', not {' and '.join(given)}")
+        if not given:
+            raise ValueError("a cut variation needs 'up', 'down', 'delta' or 'factor'")
+        if self.side != "both" and self.delta is None and self.factor is None:
+            raise ValueError("'side' goes with 'delta' or 'factor' (absolute 'up'/'down' say "
+                             "their side already)")
+        if self.factor is not None and self.threshold in INTEGER_THRESHOLDS:
+            raise ValueError(f"{self.threshold} takes whole numbers: use 'delta' or 'up'/'down'")
         return self
 
     def nominal_of(self, base: Thresholds) -> float:
@@ -139,7 +153,11 @@ class CutShift(_Entry):
         return out
 
     def value(self, base: Thresholds, direction: int) -> float | None:
-        if self.delta is not None:
+        if self.delta is not None or self.factor is not None:
+            if self.side != "both" and self.side != ("up" if direction > 0 else "down"):
+                return None
+            if self.factor is not None:
+                return self.nominal_of(base) * self.factor ** direction
             return self.nominal_of(base) + direction * self.delta
         return self.up if direction > 0 else self.down
 

@@ -20,6 +20,10 @@ DATASETS = Path(__file__).resolve().parents[3] / "datasets"
 #: EOT of the electron-mode periods as the seeds give them.
 SEED_EOT = {"2016": 4.3e10, "2017": 5.4e10, "2018": 1.87e11, "2021": 6.0e10,
             "2022": 6.3e11, "2023": 4.4e11, "2024": 5.2e11}
+#: Positron-mode periods: (beam energy GeV, e+ on target) as the seeds give them (seeds/001,
+#: seeds/003), and the box edge at 0.5 E0.
+SEED_POSITRON = {"2022-positron": (100.0, 1.0e10), "2023-positron": (70.0, 1.6e10),
+                 "2024-positron": (70.0, 2.25e10), "2025-positron": (40.0, 9.25e9)}
 
 GOOD = """name: "p"
 beam: {particle: e-, energy: 100.0}
@@ -29,11 +33,23 @@ files: [data/*.root]
 
 
 def test_shipped_catalogs():
-    periods = load_catalog(DATASETS, require_files=False)
-    assert {p.name: p.eot for p in periods} == SEED_EOT
-    for p in periods:
-        assert p.beam.particle == "e-" and p.beam.energy == 100.0
+    demo = load_catalog(DATASETS, require_files=False)
+    # one positron period in the demo's directory, the other positron runs beside it
+    assert [p.name for p in demo if p.beam.particle == "e+"] == ["2023-positron"]
+    extra = load_catalog(DATASETS / "positron", require_files=False)
+    periods = [*demo, *extra]
+    electrons = [p for p in periods if p.beam.particle == "e-"]
+    positrons = [p for p in periods if p.beam.particle == "e+"]
+    assert {p.name: p.eot for p in electrons} == SEED_EOT
+    assert {p.name: (p.beam.energy, p.eot) for p in positrons} == SEED_POSITRON
+    for p in electrons:
+        assert p.beam.energy == 100.0
+    for p in positrons:
+        assert p.cuts.box_ecal_max == pytest.approx(0.5 * p.beam.energy)
+    for p in demo:
         assert p.patterns()[0] == DATASETS / "data" / p.name / "*.root"
+    for p in extra:
+        assert p.patterns()[0] == DATASETS / "positron" / "data" / p.name / "*.root"
 
 
 def write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:

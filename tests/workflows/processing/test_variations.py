@@ -29,7 +29,9 @@ def reference() -> ShowerReference:
 
 @pytest.fixture(scope="module")
 def periods():
-    return load_catalog(DATASETS, require_files=False)
+    # the demo's catalogs and the positron runs it leaves out (datasets/positron/)
+    return [*load_catalog(DATASETS, require_files=False),
+            *load_catalog(DATASETS / "positron", require_files=False)]
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +195,48 @@ def test_nominal_is_each_periods_own(tmp_path):
     assert load_variations(path, periods).names() == ["edge_up", "edge_down"]
 
 
+def test_default_edges_follow_each_periods_own_box(default_set, periods):
+    """The shipped box-edge and sideband-C variations sit around each period's box edge:
+    47/53 and 55 GeV at 100 GeV, 32/38 and 40 GeV for the 70 GeV positron periods."""
+    by_name = {p.name: p for p in periods}
+    for name, edges in (("2022", (53.0, 47.0, 55.0)), ("2023-positron", (38.0, 32.0, 40.0)),
+                        ("2025-positron", (23.0, 17.0, 25.0))):
+        v = {x.name: x.thresholds for x in default_set.for_period(by_name[name])}
+        assert (v["box_edge_up"].box_ecal_max, v["box_edge_down"].box_ecal_max,
+                v["sideband_c_edge_up"].c_ecal_min) == edges, name
+        assert "sideband_c_edge_down" not in v
+
+
+def test_one_sided_delta(tmp_path, periods):
+    path = tmp_path / "v.yaml"
+    path.write_text("variations:\n  c: {kind: cut, threshold: sideband_c_ecal_min, delta: 5.0, side: up}\n"
+                    "  h: {kind: cut, threshold: box_hcal_max, delta: 0.5, side: down}\n")
+    assert load_variations(path, periods).names() == ["c_up", "h_down"]
+    path.write_text("variations:\n  c: {kind: cut, threshold: veto_max, up: 0.7, side: up}\n")
+    with pytest.raises(CatalogError, match="'side' goes with 'delta'"):
+        load_variations(path, periods)
+
+
+def test_factor_varies_around_each_periods_own_nominal(default_set, periods):
+    """srd_window (factor 2): 0.5/2 MeV at the 1 MeV edge, 0.032/0.128 MeV at 2025-positron's 0.064."""
+    by_name = {p.name: p for p in periods}
+    for name, (down, up) in (("2022", (0.5, 2.0)), ("2025-positron", (0.032, 0.128))):
+        v = {x.name: x.thresholds.srd_min for x in default_set.for_period(by_name[name])}
+        assert (v["srd_window_down"], v["srd_window_up"]) == pytest.approx((down, up)), name
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("{kind: cut, threshold: srd_min, factor: 2.0, up: 3.0}", "not factor and up/down"),
+    ("{kind: cut, threshold: srd_min, factor: 0.5}", "greater than 1"),
+    ("{kind: cut, threshold: straw_tracks, factor: 2.0}", "whole numbers"),
+])
+def test_bad_factor_is_refused(tmp_path, periods, entry, problem):
+    path = tmp_path / "v.yaml"
+    path.write_text(f"variations:\n  x: {entry}\n")
+    with pytest.raises(CatalogError, match=problem):
+        load_variations(path, periods)
+
+
 def test_whole_numbers_are_accepted_for_a_count(tmp_path, periods):
     path = tmp_path / "v.yaml"
     path.write_text("variations:\n  straws: {kind: cut, threshold: straw_tracks, down: 0, up: 2.0}\n")
@@ -210,7 +254,7 @@ def test_each_variation_summary_says_what_it_changed(tmp_path, reference, period
 
     path = tmp_path / "v.yaml"
     path.write_text("variations:\n"
-                    "  box_edge: {kind: cut, threshold: box_ecal_max, down: 47.0, up: 53.0}\n"
+                    "  box_edge: {kind: cut, threshold: box_ecal_max, delta: 3.0}\n"  # 47, 53 GeV at 2022
                     "  veto: {kind: cut, threshold: veto_max, up: 0.7, correlated: false}\n"
                     "  ecal_scale: {kind: energy_scale, ecal: 0.01}\n")
     by_name = {p.name: p for p in periods}
