@@ -42,13 +42,15 @@ def _register_commands() -> None:
     from workflows.cli.fit import fit_command
     from workflows.cli.limit import limit_command
     from workflows.cli.process import process_command
+    from workflows.cli.project import project_command
     from workflows.cli.signal import signal_command
     from workflows.cli.simulate import simulate_command
 
     for name, command in (("datasets", datasets_command), ("simulate", simulate_command),
                           ("process", process_command), ("signal", signal_command),
                           ("fit", fit_command), ("limit", limit_command),
-                          ("yield", yield_command), ("demo", demo_command)):
+                          ("yield", yield_command), ("project", project_command),
+                          ("demo", demo_command)):
         app.command(name)(handle_errors(command))
 
 

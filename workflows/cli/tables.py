@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -232,11 +233,42 @@ def breakdown_table(report: FitReport) -> Table | None:
     return table
 
 
+def budget_table(report: FitReport) -> Table | None:
+    """The box background by true process (MC truth of unblinded simulated samples) beside
+    the sideband estimate and seeds/002 Table 1 scaled to the exposure (None: no truth)."""
+    from workflows.stats.budget import PUBLISHED_EOT, background_budget
+
+    budget = background_budget(report.backgrounds)
+    if budget is None:
+        return None
+    table = Table(title=f"Box background by source: MC truth of {', '.join(budget.periods)} "
+                        f"({budget.eot:.3g} EOT) vs published", title_justify="left")
+    for col in ("mc_process", "truth (box events)", "published, scaled", "published source"):
+        table.add_column(col, justify="left" if col in ("mc_process", "published source") else "right")
+    for r in budget.rows:
+        if r.published is None:
+            pub = "-"
+        elif r.published_upper:
+            pub = f"< {r.published:.3g}"
+        else:
+            pub = f"{r.published:.3g} ± {r.published_error:.2g}"
+        table.add_row(r.process, f"{r.truth} ± {r.truth_error:.2g}", pub, "; ".join(r.published_sources))
+    total, error = budget.published_total
+    table.add_row("total (truth)", f"{budget.truth_total} ± {math.sqrt(max(budget.truth_total, 1)):.2g}",
+                  f"{total:.3g} ± {error:.2g}", "seeds/002 Table 1", style="bold")
+    table.add_row("sideband estimate", f"{budget.sideband:.3g} ± {budget.sideband_error:.2g}", "", "",
+                  style="bold")
+    table.caption = (f"published: seeds/002 Table 1 ({PUBLISHED_EOT:.3g} EOT) x {budget.scale:.3g}; "
+                     "truth from unblinded MC only")
+    return table
+
+
 def fit_tables(report: FitReport) -> list[Table | str]:
     """What ``na64 fit`` shows: the background table, the limit on the signal count,
     the systematics, the fit diagnostics and, with signal efficiencies, the limits per mass
     and the breakdown of the expected limit."""
-    shown: list[Table | str | None] = [background_table(report.backgrounds), signal_limit_line(report),
+    shown: list[Table | str | None] = [background_table(report.backgrounds), budget_table(report),
+                                       signal_limit_line(report),
                                        systematics_table(report), yields_table(report), impacts_table(report)]
     if report.exclusion is not None:
         shown.append(limits_table(report.exclusion))
