@@ -120,9 +120,11 @@ def stratum_rates(config: SimulationConfig, e0: float, particle: str,
 
 
 def plan_exposure(config: SimulationConfig, eot: float, e0: float, particle: str,
-                  rng: np.random.Generator, srd_window: tuple[float, float] = (1.0, 100.0),
+                  seed: np.random.SeedSequence, srd_window: tuple[float, float] = (1.0, 100.0),
                   prescale: int | None = None) -> ExposurePlan:
-    """Rates, prescale and Poisson counts of the strata of a sample of ``eot``."""
+    """Rates, prescale and Poisson counts of the strata of a sample of ``eot``; every
+    stratum draws its count from its own child of ``seed``, so the counts of the strata
+    at their true rate do not depend on the prescale."""
     if not eot > 0:
         raise ValueError(f"the exposure must be > 0 EOT, got {eot}")
     if prescale is not None and prescale < 1:
@@ -130,10 +132,11 @@ def plan_exposure(config: SimulationConfig, eot: float, e0: float, particle: str
     rates = stratum_rates(config, e0, particle, srd_window)
     share = config.prescaled_events / max(1, sum(r.stratum.prescaled for r in rates))
     plans = []
-    for r in rates:
+    for r, child in zip(rates, seed.spawn(len(rates)), strict=True):
         k = 1
         if r.stratum.prescaled:
             k = prescale if prescale is not None else max(1, math.ceil(r.per_eot * eot / share))
         mean = r.per_eot * eot / k
-        plans.append(StratumPlan(r, r.per_eot * eot, k, int(rng.poisson(mean))))
+        count = int(np.random.default_rng(child).poisson(mean))
+        plans.append(StratumPlan(r, r.per_eot * eot, k, count))
     return ExposurePlan(eot, prescale, tuple(plans), config.exposure_calibration_events)

@@ -238,7 +238,7 @@ def simulate_period(
     if eot is not None:
         plan = plan_exposure(
             config, eot, period.beam.energy, period.beam.particle,
-            np.random.default_rng(np.random.SeedSequence([seed, period_key(period.name), 0xE07])),
+            np.random.SeedSequence([seed, period_key(period.name), 0xE07]),
             srd_window=(period.cuts.srd_min, period.cuts.srd_max), prescale=prescale)
         if plan.physics_events == 0:
             raise ValueError(f"period {period.name}: {eot:g} EOT hold no physics trigger")
