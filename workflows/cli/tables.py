@@ -143,9 +143,39 @@ def efficiency_table(table: EfficiencyTable) -> Table:
 def processing_tables(runs: Sequence[PeriodRun]) -> list[Table]:
     """What ``na64 process`` shows: the cutflow of every period processed by this run
     (not of those up to date), then the runs table."""
-    cutflows = [cutflow_table(r.summary) for r in runs
-                if r.status == "processed" and r.summary is not None and r.summary.cutflow]
+    cutflows = []
+    for r in runs:
+        if r.status == "processed" and r.summary is not None and r.summary.cutflow:
+            table = cutflow_table(r.summary)
+            note = prescale_note(r.summary)
+            if note:
+                table.caption = f"{table.caption}\n{note}" if table.caption else note
+            cutflows.append(table)
     return [*cutflows, runs_table(runs)]
+
+
+def prescale_note(summary: PeriodSummary) -> str | None:
+    """For files simulated for an exposure (a ``simulation.json`` with prescaled strata
+    beside them): what the early steps of the cutflow count."""
+    import json
+    from pathlib import Path
+
+    dirs = {Path(f).parent for f in summary.files.entries}
+    for d in sorted(dirs):
+        info = d / "simulation.json"
+        try:
+            exposure = json.loads(info.read_text()).get("exposure")
+        except (OSError, ValueError):
+            continue
+        if not exposure:
+            continue
+        pre = {s["stratum"]: s["prescale"] for s in exposure.get("strata", []) if s["prescale"] > 1}
+        if pre:
+            listed = ", ".join(f"{k} 1/{v:,}" for k, v in pre.items())
+            return (f"simulated for {exposure['eot']:.3g} EOT: the early steps count prescaled "
+                    f"strata ({listed}; {info}); the sidebands, the box and the events after the "
+                    "selection are unprescaled")
+    return None
 
 
 def systematics_table(report: FitReport) -> Table | None:
