@@ -1,7 +1,8 @@
 """``na64 demo``: the whole chain on built-in data.
 
-Simulate the seven run periods of ``datasets/`` (skipped when the files on disk come
-from the same settings), list them, picture the simulated plane, process them on a
+Simulate the run periods of ``datasets/`` at their catalog exposures (per-EOT rates, the
+abundant early-failing triggers prescaled; skipped when the files on disk come from the
+same settings), list them, picture the simulated plane, process them on a
 local Dask cluster (blinded, with the default systematic variations), measure the A'
 signal efficiencies with the same variations, fit the background from the sidebands with
 every variation a nuisance, show the fit diagnostics and the breakdown of the expected

@@ -344,7 +344,8 @@ def _write_json(path: Path, report: SimulationReport, period: Period, config: Si
     }
     tmp = path.with_name(path.name + ".part")
     if report.exposure is not None:
-        # Written events of prescaled strata stand for `prescale` triggers each.
+        # Written events of prescaled strata stand for `prescale` triggers each (by the
+        # stratum's process: pile-up events are counted with the process they overlay).
         scaled: dict[str, float] = {}
         for p in report.exposure.strata:
             name = PROCESS_NAMES[p.rate.stratum.process]
