@@ -235,6 +235,7 @@ def simulate_period(
     remove_stale(output, period.name)
 
     plan = None
+    signal_config = config   # a signal sample keeps the configured calibration share
     if eot is not None:
         plan = plan_exposure(
             config, eot, period.beam.energy, period.beam.particle,
@@ -250,8 +251,8 @@ def simulate_period(
     streams = [_stream(period, config, seed, n_events, signal=None, plan=plan)]
     shards = [(0, s) for s in plan_shards(streams[0], events_per_shard, output)]
     if signal is not None and signal.n_events > 0:
-        n_sig = stream_length(signal.n_events, f_cal)
-        streams.append(_stream(period, config, seed, n_sig, signal=signal))
+        n_sig = stream_length(signal.n_events, signal_config.calibration_fraction)
+        streams.append(_stream(period, signal_config, seed, n_sig, signal=signal))
         shards += [(1, s) for s in plan_shards(streams[1], events_per_shard, output,
                                                mass_tag(signal.mass))]
 
