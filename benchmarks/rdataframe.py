@@ -25,8 +25,13 @@ CXX = r"""
 #include "ROOT/RVec.hxx"
 using ROOT::VecOps::RVec;
 namespace na64 {
+// the energy-dependent reference (processors/reference.py): at shower energy E (GeV),
+// mean_j + mean_slope_j / E and variance_j + variance_slope_j / E, E at least FLOOR
 const double MEAN[9] = {%(mean)s};
-const double SIGMA[9] = {%(sigma)s};
+const double MEAN_SLOPE[9] = {%(mean_slope)s};
+const double VAR[9] = {%(variance)s};
+const double VAR_SLOPE[9] = {%(variance_slope)s};
+const double FLOOR = %(floor)r;
 const int CX = %(cx)d, CY = %(cy)d;
 // towers: preshower + main section, x-major, as processors/kernels.py
 double e_ecal(const RVec<float>& e) {
@@ -39,12 +44,14 @@ int hottest(const RVec<float>& e) {
   for (int i = 0; i < 36; ++i) { double t = double(e[i]) + double(e[36 + i]); if (t > best) { best = t; besti = i; } }
   return besti;
 }
-double chi2(const RVec<float>& e, double s) {
+double chi2(const RVec<float>& e, double s, double energy) {
   double c = 0; int j = 0;
+  double u = 1.0 / (energy > FLOOR ? energy : FLOOR);
   for (int dx = -1; dx <= 1; ++dx) for (int dy = -1; dy <= 1; ++dy, ++j) {
     int x = CX + dx, y = CY + dy;
     double f = (x >= 0 && x < 6 && y >= 0 && y < 6 && s > 0) ? (double(e[x * 6 + y]) + double(e[36 + x * 6 + y])) / s : 0.0;
-    if (SIGMA[j] > 0) { double d = (f - MEAN[j]) / SIGMA[j]; c += d * d; }
+    double v = VAR[j] + VAR_SLOPE[j] * u;
+    if (v > 0) { double d = f - (MEAN[j] + MEAN_SLOPE[j] * u); c += d * d / v; }
   }
   return c;
 }
@@ -63,10 +70,10 @@ def rdf_child(files: list[str], reference: dict, cfg: dict, threads: int, out: s
     import ROOT
 
     ROOT.EnableImplicitMT(threads)
-    mean = ", ".join(repr(x) for x in reference["mean"])
-    sigma = ", ".join(repr(x) for x in reference["sigma"])
+    params = {k: ", ".join(repr(x) for x in reference[k])
+              for k in ("mean", "mean_slope", "variance", "variance_slope")}
     cx, cy = reference["central_cell"]
-    ROOT.gInterpreter.Declare(CXX % {"mean": mean, "sigma": sigma, "cx": cx, "cy": cy})
+    ROOT.gInterpreter.Declare(CXX % {**params, "floor": reference["energy_floor"], "cx": cx, "cy": cy})
     t = cfg["thresholds"]
     e0, es, hs = cfg["beam_energy"], cfg["ecal_scale"], cfg["hcal_scale"]
     names = ROOT.std.vector("string")()
@@ -92,7 +99,7 @@ def rdf_child(files: list[str], reference: dict, cfg: dict, threads: int, out: s
         ("srd_tag", f"na64::all_within(srd, {t['srd_min']!r}, {t['srd_max']!r})"),
         ("single_straw_track", f"straw_tracks == {t['straw_tracks']}"),
         ("central_cell", f"na64::hottest(ecal) == {6 * cx + cy}"),
-        ("shower_chi2", f"na64::chi2(ecal, e_raw) < {t['chi2_max']!r}"),
+        ("shower_chi2", f"na64::chi2(ecal, e_raw, e_ecal) < {t['chi2_max']!r}"),
         ("veto", f"na64::all_below(veto, {t['veto_max']!r})"),
     ]
     box = f"(e_ecal < {t['box_ecal_max']!r} && e_hcal < {t['box_hcal_max']!r})"

@@ -4,7 +4,8 @@
 
 1. read the branches of the schema once (numpy arrays);
 2. compute the per-event quantities once (E_ECAL, E_HCAL before scales, hottest
-   tower, 3 x 3 fractions, shower chi2 against the period's reference);
+   tower, 3 x 3 fractions, shower chi2 against the period's reference at each event's
+   shower energy);
 3. for every variation: the cut masks (a mask is computed once per distinct set of
    thresholds it reads and shared by the variations that agree on them), the scaled
    energies and the regions;
@@ -20,7 +21,7 @@ raised: Dask retries the task, and the command stops with its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,32 @@ class PeriodSetup:
     ecal_scale: float = 1.0
     hcal_scale: float = 1.0
     hcal_modules: tuple[int, ...] = (0, 1, 2, 3)
+
+    def scales(self, variation: Variation) -> tuple[float, float]:
+        """The ECAL and HCAL energy scales of a variation: E = scale x raw sum."""
+        return self.ecal_scale * variation.ecal_factor, self.hcal_scale * variation.hcal_factor
+
+
+def chunk_quantities(columns: Mapping[str, np.ndarray], setup: PeriodSetup,
+                     reference: ShowerReference) -> EventQuantities:
+    """The per-event quantities of a chunk's physics events: the one call that both the
+    processor and the explorer (:mod:`workflows.explore`) make."""
+    return EventQuantities.compute(columns, reference, setup.hcal_modules, ecal_scale=setup.ecal_scale)
+
+
+def plane_regions(final: Any, e_ecal: Any, e_hcal: Any, t: Thresholds) -> tuple[Any, dict[str, Any]]:
+    """Events in the signal box (at any step), and the regions A, C and box of the events
+    passing the chain (``final``). Elementwise only, so numpy and dask-awkward arrays
+    alike (the explorer calls it on its lazy columns)."""
+    low_ecal = e_ecal < t.box_ecal_max
+    low_hcal = e_hcal < t.box_hcal_max
+    in_box = low_ecal & low_hcal
+    regions = {
+        "A": final & low_ecal & (e_hcal > t.a_hcal_min),
+        "C": final & (e_ecal > t.c_ecal_min) & low_hcal,
+        "box": final & in_box,
+    }
+    return in_box, regions
 
 
 @dataclass
@@ -144,19 +171,10 @@ class InvisibleSearchProcessor(ProcessorABC):
                     before_late if cut.name in LATE_CUTS else before_late & mask)
             step, depth, before_late = steps_cache[prefix]
             steps.append(step)
-        e_ecal = self._scaled(steps_cache, "e_ecal", q.e_ecal_raw,
-                              self.setup.ecal_scale * variation.ecal_factor)
-        e_hcal = self._scaled(steps_cache, "e_hcal", q.e_hcal_raw,
-                              self.setup.hcal_scale * variation.hcal_factor)
-        final = steps[-1]
-        low_ecal = e_ecal < t.box_ecal_max
-        low_hcal = e_hcal < t.box_hcal_max
-        in_box = low_ecal & low_hcal
-        regions = {
-            "A": final & low_ecal & (e_hcal > t.a_hcal_min),
-            "C": final & (e_ecal > t.c_ecal_min) & low_hcal,
-            "box": final & in_box,
-        }
+        ecal_scale, hcal_scale = self.setup.scales(variation)
+        e_ecal = self._scaled(steps_cache, "e_ecal", q.e_ecal_raw, ecal_scale)
+        e_hcal = self._scaled(steps_cache, "e_hcal", q.e_hcal_raw, hcal_scale)
+        in_box, regions = plane_regions(steps[-1], e_ecal, e_hcal, t)
         return Selection(steps, before_late, e_ecal, e_hcal, depth, in_box, regions)
 
     @staticmethod
@@ -280,7 +298,7 @@ class InvisibleSearchProcessor(ProcessorABC):
 
     def process_columns(self, columns: dict[str, np.ndarray]) -> ChunkOutput:
         """Steps 2-5 on the numpy columns of one chunk."""
-        q = EventQuantities.compute(columns, self.reference, self.setup.hcal_modules)
+        q = chunk_quantities(columns, self.setup, self.reference)
         hists = book([v.name for v in self.variations], self.setup.beam_energy)
         cache: MaskCache = {}
         steps_cache: StepsCache = {}

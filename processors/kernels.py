@@ -3,8 +3,9 @@
 One pass over the 72 ECAL cells of each selected event gives the total energy, the
 hottest cell (preshower and main section summed per tower) and the energy fractions
 of the 3 x 3 towers around the central one. The chi2 kernel compares those fractions
-with a reference shape. Both accumulate in float64 and visit cells in a fixed order,
-so results do not depend on chunking or on the number of workers.
+with a reference shape evaluated at each event's shower energy. Both accumulate in
+float64 and visit cells in a fixed order, so results do not depend on chunking or on
+the number of workers.
 """
 
 from __future__ import annotations
@@ -68,30 +69,41 @@ def shower_shape(
 
 
 @numba.njit(cache=True, nogil=True)
-def _chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray,
+def _chi2(fractions: np.ndarray, energy: np.ndarray, mean: np.ndarray, mean_slope: np.ndarray,
+          variance: np.ndarray, variance_slope: np.ndarray, energy_floor: float,
           out: np.ndarray) -> None:  # pragma: no cover - jitted
     for i in range(fractions.shape[0]):
+        e = energy[i]
+        if not e > energy_floor:  # also NaN: such events fail the finite_energies cut
+            e = energy_floor
+        u = 1.0 / e
         s = 0.0
         for j in range(fractions.shape[1]):
-            if sigma[j] > 0.0:
-                d = (fractions[i, j] - mean[j]) / sigma[j]
-                s += d * d
+            v = variance[j] + variance_slope[j] * u
+            if v > 0.0:
+                d = fractions[i, j] - (mean[j] + mean_slope[j] * u)
+                s += d * d / v
         out[i] = s
 
 
-def shower_chi2(fractions: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """chi2 = sum over the 3 x 3 towers of ((f - mean) / sigma)^2.
+def shower_chi2(fractions: np.ndarray, energy: np.ndarray, mean: np.ndarray,
+                mean_slope: np.ndarray, variance: np.ndarray, variance_slope: np.ndarray,
+                energy_floor: float) -> np.ndarray:
+    """chi2 = sum over the 3 x 3 towers j of (f_j - mean_j(E))^2 / var_j(E), the reference
+    evaluated at each event's shower energy E (GeV) inline:
 
-    Towers with zero reference spread (outside the ECAL) do not contribute.
+        mean_j(E) = mean_j + mean_slope_j / E,   var_j(E) = variance_j + variance_slope_j / E,
+
+    with E raised to ``energy_floor`` below it. Towers with no reference spread (outside
+    the ECAL) do not contribute.
     """
     out = np.empty(fractions.shape[0], np.float64)
     if fractions.shape[0]:
-        _chi2(
-            np.ascontiguousarray(fractions, dtype=np.float64),
-            np.ascontiguousarray(mean, dtype=np.float64),
-            np.ascontiguousarray(sigma, dtype=np.float64),
-            out,
-        )
+        def arr(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
+        _chi2(arr(fractions), arr(energy), arr(mean), arr(mean_slope), arr(variance),
+              arr(variance_slope), float(energy_floor), out)
     return out
 
 
@@ -143,5 +155,5 @@ def warm_up() -> None:
     """
     ecal = np.zeros((1, 2, 6, 6), np.float32)
     _, _, fractions = shower_shape(ecal, np.zeros(1, np.int64), (3, 3))
-    shower_chi2(fractions, np.zeros(9), np.ones(9))
+    shower_chi2(fractions, np.ones(1), np.zeros(9), np.zeros(9), np.ones(9), np.zeros(9), 0.5)
     module_sums(np.zeros((1, 4, 3, 3), np.float32), np.zeros(1, np.int64), (0, 1, 2, 3))

@@ -27,10 +27,18 @@ __all__ = ["CHUNK_OUTPUT_VERSION", "REFERENCE_SUMS_VERSION", "ChunkFailure", "Ch
 
 #: Version of the JSON layout of :meth:`ChunkOutput.to_json`.
 CHUNK_OUTPUT_VERSION = 1
-#: Version of the JSON layout of :meth:`ReferenceSums.to_json`.
-REFERENCE_SUMS_VERSION = 1
-#: Numbers per chunk of the reference pass: electrons, nine fraction sums, nine sums of squares.
-REFERENCE_SUMS_LENGTH = 19
+#: Version of the JSON layout of :meth:`ReferenceSums.to_json` (2: per energy bin).
+REFERENCE_SUMS_VERSION = 2
+#: Energy bins of the reference pass, edges in units of the beam energy E0 (of the
+#: scaled E_ECAL): the low-energy electrons fill the bins below 0.8 E0, the calibration
+#: electrons (E_ECAL within 0.8-1.2 E0) the last one. Finer where the spread changes fast.
+REFERENCE_ENERGY_EDGES = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
+                          0.5, 0.65, 0.8, 1.2)
+#: Numbers per energy bin and chunk: electrons, the sum of 1/E (GeV^-1), the nine
+#: fraction sums and the nine sums of squares.
+REFERENCE_BIN_LENGTH = 20
+#: The per-chunk array of the reference pass: one row per energy bin.
+REFERENCE_SUMS_SHAPE = (len(REFERENCE_ENERGY_EDGES) - 1, REFERENCE_BIN_LENGTH)
 _COUNTS = ("chunks", "failed_chunks", "resumed_chunks", "events", "physics_events",
            "calibration_events", "nonfinite_events")
 
@@ -178,9 +186,10 @@ def _histogram(r: Reader, name: str) -> hist.Hist:
 
 @dataclass
 class ReferenceSums:
-    """The shower-reference pass over chunks: per chunk (by :func:`chunk_key`), the number
-    of reference electrons and the sums of their nine tower fractions and of their squares
-    (19 numbers); and the chunks that could not be read.
+    """The shower-reference pass over chunks: per chunk (by :func:`chunk_key`), an array of
+    :data:`REFERENCE_SUMS_SHAPE`: per energy bin (:data:`REFERENCE_ENERGY_EDGES`) the number
+    of reference electrons, the sum of their 1/E, the sums of their nine tower fractions and
+    of their squares; and the chunks that could not be read.
 
     The sums stay per chunk (not a running sum), so that the client adds them in a
     fixed order and the reference is bit-identical whatever the number of workers.
@@ -190,8 +199,14 @@ class ReferenceSums:
     failed: list[ChunkFailure] = field(default_factory=list)
 
     @property
-    def electrons(self) -> float:
-        return float(sum(v[0] for v in self.sums.values()))
+    def calibration_electrons(self) -> float:
+        """Calibration electrons (the last energy bin)."""
+        return float(sum(v[-1, 0] for v in self.sums.values()))
+
+    @property
+    def low_energy_electrons(self) -> float:
+        """Low-energy physics-trigger electrons (every bin but the last)."""
+        return float(sum(v[:-1, 0].sum() for v in self.sums.values()))
 
     def __add__(self, other: ReferenceSums) -> ReferenceSums:
         out = ReferenceSums(dict(self.sums), list(self.failed))
@@ -204,8 +219,8 @@ class ReferenceSums:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        """``sums`` (chunk key -> its 19 numbers, non-finite ones encoded as in
-        :mod:`processors.jsonio`) and ``failed``."""
+        """``sums`` (chunk key -> its rows of numbers per energy bin, non-finite ones
+        encoded as in :mod:`processors.jsonio`) and ``failed``."""
         return {"schema_version": REFERENCE_SUMS_VERSION,
                 "sums": {key: encode_floats(v) for key, v in self.sums.items()},
                 "failed": [f.to_json() for f in self.failed]}
@@ -218,9 +233,10 @@ class ReferenceSums:
         s = r.obj("sums")
         sums = {}
         for key in s.keys():
-            sums[key] = s.numbers(key)
-            if sums[key].shape != (REFERENCE_SUMS_LENGTH,):
-                raise s.error(key, f"{REFERENCE_SUMS_LENGTH} numbers expected, got {sums[key].size}")
+            sums[key] = s.numbers(key, ndim=2)
+            if sums[key].shape != REFERENCE_SUMS_SHAPE:
+                raise s.error(key, f"{REFERENCE_SUMS_SHAPE[0]} rows of {REFERENCE_SUMS_SHAPE[1]} "
+                                   f"numbers expected, got shape {sums[key].shape}")
         return cls(sums, [ChunkFailure.read(f) for f in r.objects("failed")])
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from processors.kernels import module_sums, shower_chi2, shower_shape
+from processors.kernels import module_sums, shower_shape
 from processors.reading import read_column
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
@@ -60,7 +60,7 @@ class EventQuantities:
     e_hcal_raw: np.ndarray  # sum of the chosen HCAL modules, before the energy scale
     hottest_cell: np.ndarray  # 6 * x + y of the hottest ECAL tower
     fractions: np.ndarray  # (n, 9) energy fractions of the 3 x 3 towers around the centre
-    chi2: np.ndarray
+    chi2: np.ndarray  # against the reference at each event's shower energy (scaled E_ECAL)
     finite: np.ndarray
     mc_process: np.ndarray
 
@@ -73,7 +73,12 @@ class EventQuantities:
         columns: Mapping[str, np.ndarray],
         reference: ShowerReference,
         hcal_modules: Sequence[int],
+        *,
+        ecal_scale: float,
     ) -> EventQuantities:
+        """The quantities of the physics-trigger events of ``columns``; the shower chi2
+        evaluates ``reference`` at each event's E_ECAL times the period's ``ecal_scale``
+        (the nominal scale: a variation's ECAL factor moves the regions, not the chi2)."""
         idx = physics_index(columns["trigger"])
         e_ecal, hottest, fractions = shower_shape(columns["ecal"], idx, reference.central_cell)
         hcal_all, e_hcal = module_sums(columns["hcal"], idx, tuple(hcal_modules))
@@ -98,7 +103,7 @@ class EventQuantities:
             e_hcal_raw=e_hcal,
             hottest_cell=hottest,
             fractions=fractions,
-            chi2=shower_chi2(fractions, reference.mean_array, reference.sigma_array),
+            chi2=reference.chi2(fractions, e_ecal * ecal_scale),
             finite=finite,
             mc_process=(truth[idx].astype(np.int16) if truth is not None
                         else np.full(len(idx), NO_TRUTH, np.int16)),

@@ -11,8 +11,7 @@ from scipy import stats
 
 from processors.cuts import Thresholds
 from processors.invisible import InvisibleSearchProcessor, PeriodSetup
-from processors.kernels import shower_shape
-from processors.reference import FULL_ENERGY_WINDOW, ShowerReference
+from processors.reference import ShowerReference, ShowerReferenceProcessor, reference_from_bins
 from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
 from processors.variations import nominal
 from workflows.processing.catalog import load_period
@@ -33,13 +32,12 @@ def sample(tmp_path_factory):
 
 
 def reference_from(cols, period) -> ShowerReference:
-    """The data-driven reference, as the first pass derives it (calibration electrons)."""
-    calib = np.flatnonzero(cols["trigger"] & CALIBRATION_BIT)
-    total, hottest, f = shower_shape(cols["ecal"], calib, (3, 3))
-    lo, hi = FULL_ENERGY_WINDOW
-    ok = (hottest == 21) & (total > lo * period.beam.energy) & (total < hi * period.beam.energy)
-    f = f[ok]
-    return ShowerReference.from_sums((3, 3), len(f), f.sum(0), (f * f).sum(0))
+    """The data-driven reference, as the first pass derives it (calibration and low-energy
+    electrons, energy dependent)."""
+    proc = ShowerReferenceProcessor(period.beam.energy, 1.0, (3, 3))
+    reference = reference_from_bins((3, 3), period.beam.energy, proc.sums(cols.__getitem__))
+    assert reference.fallback is None
+    return reference
 
 
 def test_clean_electrons_pass_the_chain(sample):

@@ -426,7 +426,7 @@ def _reference(path: Path):
     from processors.reference import ShowerReferenceProcessor, reference_from_output
 
     proc = ShowerReferenceProcessor(100.0, 1.0, (3, 3))
-    return proc, reference_from_output(proc.process(_events(path, 0, 500)), (3, 3))
+    return proc, reference_from_output(proc.process(_events(path, 0, 500)), (3, 3), 100.0)
 
 
 COMPRESSIONS = {"zlib": uproot.ZLIB(3), "lz4": uproot.LZ4(3), "lzma": uproot.LZMA(3),

@@ -33,14 +33,15 @@ def reference() -> ShowerReference:
 
 
 def chi2_of(widen: float, reference: ShowerReference) -> float:
-    q = EventQuantities.compute(columns([electron(ecal=shower(100, widen=widen))]), reference, (0, 1, 2, 3))
+    q = EventQuantities.compute(columns([electron(ecal=shower(100, widen=widen))]), reference, (0, 1, 2, 3),
+                                ecal_scale=1.0)
     return float(q.chi2[0])
 
 
 def selection(events, reference, thresholds=None, setup=None, blinded=False):
     t = thresholds or Thresholds()
     proc = InvisibleSearchProcessor(setup or PeriodSetup("test", 100.0), reference, [nominal(t)], blinded)
-    q = EventQuantities.compute(columns(events), reference, (0, 1, 2, 3))
+    q = EventQuantities.compute(columns(events), reference, (0, 1, 2, 3), ecal_scale=proc.setup.ecal_scale)
     return q, proc.select(q, proc.variations[0], {})
 
 
@@ -140,8 +141,8 @@ def test_hcal_modules_choose_what_enters_e_hcal(reference):
     deposit = np.zeros((4, 3, 3), np.float32)
     deposit[3, 1, 1] = 5.0
     cols = columns([electron(30.0, hcal=deposit)])
-    assert EventQuantities.compute(cols, reference, (0, 1, 2, 3)).e_hcal_raw[0] == pytest.approx(5.0)
-    assert EventQuantities.compute(cols, reference, (0, 1)).e_hcal_raw[0] == 0.0
+    assert EventQuantities.compute(cols, reference, (0, 1, 2, 3), ecal_scale=1.0).e_hcal_raw[0] == pytest.approx(5.0)
+    assert EventQuantities.compute(cols, reference, (0, 1), ecal_scale=1.0).e_hcal_raw[0] == 0.0
 
 
 def test_calibration_events_never_enter_the_search(reference):
@@ -153,7 +154,7 @@ def test_cut_masks_are_shared_between_variations(reference):
     t = Thresholds()
     proc = InvisibleSearchProcessor(PeriodSetup("x", 100.0), reference,
                                     [nominal(t), Variation("chi2_up", t.model_copy(update={"chi2_max": 30.0}))])
-    q = EventQuantities.compute(columns([electron(30.0)]), reference, (0, 1, 2, 3))
+    q = EventQuantities.compute(columns([electron(30.0)]), reference, (0, 1, 2, 3), ecal_scale=1.0)
     cache: dict = {}
     for v in proc.variations:
         proc.select(q, v, cache)

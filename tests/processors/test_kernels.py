@@ -1,6 +1,7 @@
 """The numba kernels against a plain numpy reference."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -44,14 +45,32 @@ def test_shower_shape_matches_numpy(ecal, centre, data):
 @settings(max_examples=200, deadline=None)
 @given(
     f=arrays(np.float64, st.tuples(st.integers(0, 30), st.just(9)), elements=st.floats(0, 1)),
+    energy=st.floats(0, 200),
     mean=arrays(np.float64, 9, elements=st.floats(0, 1)),
-    sigma=arrays(np.float64, 9, elements=st.floats(0, 0.5)),
+    mean_slope=arrays(np.float64, 9, elements=st.floats(-0.1, 0.1)),
+    variance=arrays(np.float64, 9, elements=st.floats(0, 0.25).filter(lambda v: v == 0 or v > 1e-8)),
+    variance_slope=arrays(np.float64, 9, elements=st.floats(0, 0.01)),
 )
-def test_chi2_matches_numpy(f, mean, sigma):
-    used = sigma > 0
-    safe = np.where(used, sigma, 1.0)
-    expected = (np.where(used, (f - mean) / safe, 0.0) ** 2).sum(axis=1)
-    np.testing.assert_allclose(shower_chi2(f, mean, sigma), expected, rtol=1e-12, atol=1e-12)
+def test_chi2_matches_numpy(f, energy, mean, mean_slope, variance, variance_slope):
+    floor = 0.5
+    e = np.full(len(f), energy)
+    u = 1 / np.maximum(e, floor)[:, None]
+    var = variance + variance_slope * u
+    used = var > 0
+    expected = np.where(used, (f - (mean + mean_slope * u)) ** 2 / np.where(used, var, 1.0), 0.0).sum(axis=1)
+    got = shower_chi2(f, e, mean, mean_slope, variance, variance_slope, floor)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_chi2_evaluates_the_reference_at_each_events_energy():
+    """Two events with the same fractions: the lower-energy one, with the larger spread,
+    gets the smaller chi2, by exactly the ratio of the variances."""
+    f = np.tile(np.linspace(0.0, 0.8, 9), (2, 1))
+    mean, slope = np.full(9, 0.1), np.zeros(9)
+    variance, variance_slope = np.full(9, 1e-4), np.full(9, 1e-3)
+    chi2 = shower_chi2(f, np.array([100.0, 1.0]), mean, slope, variance, variance_slope, 0.5)
+    ratio = (1e-4 + 1e-3 / 1.0) / (1e-4 + 1e-3 / 100.0)
+    assert chi2[0] / chi2[1] == pytest.approx(ratio, rel=1e-12)
 
 
 def test_nan_cell_makes_total_nan():

@@ -15,7 +15,14 @@ from processors.errors import InputError
 from processors.histograms import book
 from processors.invisible import InvisibleSearchProcessor, PeriodSetup
 from processors.kernels import shower_shape
-from processors.output import CHUNK_OUTPUT_VERSION, REFERENCE_SUMS_VERSION, ChunkFailure, ChunkOutput, ReferenceSums
+from processors.output import (
+    CHUNK_OUTPUT_VERSION,
+    REFERENCE_SUMS_SHAPE,
+    REFERENCE_SUMS_VERSION,
+    ChunkFailure,
+    ChunkOutput,
+    ReferenceSums,
+)
 from processors.reference import ShowerReference
 from processors.variations import Variation, nominal
 from tests.eventfiles import calibration_electrons, electron, hcal_deposit
@@ -59,11 +66,12 @@ def test_a_sum_of_failures_has_no_histograms():
 
 
 def test_reference_sums_keep_one_entry_per_chunk():
-    parts = [ReferenceSums(sums={f"f:{i}-{i + 1}": np.full(19, float(i))}) for i in range(4)]
+    parts = [ReferenceSums(sums={f"f:{i}-{i + 1}": np.full(REFERENCE_SUMS_SHAPE, float(i))}) for i in range(4)]
     parts.append(ReferenceSums(failed=[ChunkFailure("f", 9, 10, "OSError: gone")]))
     total = accumulate(parts)
     assert sorted(total.sums) == [f"f:{i}-{i + 1}" for i in range(4)]
-    assert total.electrons == 0 + 1 + 2 + 3
+    assert total.calibration_electrons == 0 + 1 + 2 + 3  # the last energy bin
+    assert total.low_energy_electrons == (0 + 1 + 2 + 3) * (REFERENCE_SUMS_SHAPE[0] - 1)
     assert len(total.failed) == 1
     assert parts[0].sums.keys() == {"f:0-1"}  # the first operand is not modified
 
@@ -111,9 +119,11 @@ def test_an_output_without_histograms_round_trips():
 
 
 def test_reference_sums_round_trip():
-    sums = ReferenceSums(sums={f"f.root:{i}-{i + 10}": np.linspace(i, i + 1.0, 19) / 3 for i in range(3)},
+    size = REFERENCE_SUMS_SHAPE[0] * REFERENCE_SUMS_SHAPE[1]
+    sums = ReferenceSums(sums={f"f.root:{i}-{i + 10}": np.linspace(i, i + 1.0, size).reshape(REFERENCE_SUMS_SHAPE) / 3
+                               for i in range(3)},
                          failed=[ChunkFailure("g.root", 0, 5, "OSError: gone")])
-    sums.sums["f.root:0-10"][4] = math.nan
+    sums.sums["f.root:0-10"][2, 4] = math.nan
     doc = json.loads(json.dumps(sums.to_json(), allow_nan=False))
     assert doc["schema_version"] == REFERENCE_SUMS_VERSION
     back = ReferenceSums.from_json(doc)
@@ -153,11 +163,12 @@ def test_a_malformed_chunk_output_is_refused_naming_the_key(processed, change, m
 
 
 @pytest.mark.parametrize(("sums", "message"), [
-    ({"k": [1.0] * 18}, "sums.k: 19 numbers expected, got 18"),
-    ({"k": [[1.0]] * 19}, "sums.k[0]: a number expected, got an array"),
+    ({"k": [[1.0] * 20] * 13}, "sums.k: 14 rows of 20 numbers expected, got shape (13, 20)"),
+    ({"k": [1.0] * 19}, "sums.k[0]: an array expected, got a number (1.0)"),
+    ({"k": [[[1.0]] * 20] * 14}, "sums.k[0][0]: a number expected, got an array"),
     ([], "sums: a JSON object expected, got an array"),
 ])
 def test_malformed_reference_sums_are_refused_naming_the_key(sums, message):
     with pytest.raises(InputError) as err:
-        ReferenceSums.from_json({"schema_version": 1, "sums": sums, "failed": []}, "ref.json")
+        ReferenceSums.from_json({"schema_version": REFERENCE_SUMS_VERSION, "sums": sums, "failed": []}, "ref.json")
     assert str(err.value) == f"ref.json: {message}"

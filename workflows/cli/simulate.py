@@ -74,14 +74,15 @@ def simulate_command(
 
     With --signal-mass M --signal-events N it also writes N A' -> invisible events
     (mc_process 6, with their own calibration triggers) in separate files, the A' energy
-    drawn from dsigma/dx of workflows.signal.aprime.
+    drawn above the box threshold (E_A' > E0 - box edge) from dark bremsstrahlung and
+    resonant annihilation in proportion to their yields (workflows.signal.aprime).
     """
     import time
 
     from rich.table import Table
 
     from workflows.processing.catalog import load_catalog
-    from workflows.signal.aprime import sample_energy_fraction
+    from workflows.signal.aprime import sample_signal_fraction
     from workflows.simulation.simulate import SignalSpec, simulate_period
 
     start = time.perf_counter()
@@ -103,7 +104,9 @@ def simulate_command(
             raise typer.BadParameter("give the number of signal events (> 0)",
                                      param_hint="--signal-events")
         mass, e0 = signal_mass, p.beam.energy
-        signal = SignalSpec(mass, signal_events, lambda n, rng: sample_energy_fraction(mass, e0, n, rng))
+        x_min = 1.0 - p.cuts.box_ecal_max / e0  # A' that can make a signal event, as `na64 signal`
+        signal = SignalSpec(mass, signal_events, lambda n, rng: sample_signal_fraction(
+            mass, e0, n, rng, threshold_fraction=x_min, particle=p.beam.particle))
     report = simulate_period(p, events or 0, output, seed=seed, events_per_shard=events_per_shard,
                              truth=truth, signal=signal, jobs=jobs, eot=exposure, prescale=prescale)
     wall = time.perf_counter() - start

@@ -9,9 +9,9 @@ For each period, in order:
    under ``failed`` and skipped, empty ones are noted; events whose (run, spill,
    event) already appeared in an earlier file are left out of the chunks and listed
    under ``duplicates``;
-3. first pass (:mod:`workflows.processing.reference_pass`): the shower reference from
-   calibration-trigger electrons, read from chunks spread over the period until enough
-   electrons are found (reused while its inputs are unchanged, except with ``force``);
+3. first pass (:mod:`workflows.processing.reference_pass`): the energy-dependent shower
+   reference from calibration-trigger and low-energy electrons, read from chunks spread
+   over the period until enough of both are found (reused while its inputs are unchanged, except with ``force``);
    chunks it cannot read are listed under ``failed`` (``"pass": "reference"``, the
    period is incomplete) and such a reference is never reused;
 4. main pass: the selection chain with every variation on each chunk, checkpointed
@@ -40,11 +40,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processors.errors import OutputError, ProcessingError
 from processors.output import ChunkFailure, ChunkOutput
-from processors.reference import ShowerReference
+from processors.reference import REFERENCE_VERSION, ShowerReference
 from processors.schema import TREE_NAME
 from processors.variations import Variation, nominal
 from workflows.processing import provenance
@@ -53,12 +53,13 @@ from workflows.processing.checkpoints import ResumableCheckpointer, checkpoint_c
 from workflows.processing.input_checks import (
     Duplicates,
     FileCheck,
+    FileMetadataCache,
     check_files,
     coffea_metadata,
     find_duplicates,
     kept_ranges,
 )
-from workflows.processing.reference_pass import derive_reference, stored_reference
+from workflows.processing.reference_pass import derive_reference, reference_selection, stored_reference
 from workflows.processing.results import (
     CHECKPOINTS,
     HISTOGRAMS,
@@ -82,6 +83,9 @@ from workflows.processing.stored_result import (
 )
 from workflows.processing.summarise import build_summary, failed_entries, reference_note
 from workflows.processing.summary import Failure, PeriodSummary
+
+if TYPE_CHECKING:
+    from processors.invisible import PeriodSetup
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +165,26 @@ def without_duplicates(chunks: list, skip: dict) -> list:
         out += [dataclasses.replace(item, entrystart=a, entrystop=b)
                 for a, b in kept_ranges(item.entrystart, item.entrystop, entries)]
     return out
+
+
+def period_setup(period: Period) -> PeriodSetup:
+    """What the processors need to know of a period (beam energy, scales, HCAL modules)."""
+    from processors.invisible import PeriodSetup
+
+    return PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
+                       period.calibration.hcal_scale, period.hcal_modules)
+
+
+def period_chunks(period: Period, options: ProcessOptions, client, readable: list[FileCheck],
+                  duplicates: Duplicates) -> tuple[list, FileMetadataCache]:
+    """The chunks of both passes (coffea WorkItems of ``options.chunksize`` entries along
+    the files' clusters) over the readable files with events, the duplicated entries left
+    out, and coffea's metadata of those files."""
+    usable = [c for c in readable if c.path not in duplicates.whole_files]
+    metadata = coffea_metadata(usable, period.name)
+    fileset = {period.name: [c.path for c in usable]}
+    chunks = list(coffea_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
+    return without_duplicates(chunks, duplicates.skip), metadata
 
 
 def _plan(period: Period, options: ProcessOptions) -> tuple[list[Path], list[Variation], dict, dict]:
@@ -276,7 +300,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     """Check the files, derive the shower reference, run the main pass: its merged
     output, the reference and the number of chunks. What is learnt along the way goes
     into ``attempt``; raises :class:`ProcessingError` when the period cannot be processed."""
-    from processors.invisible import InvisibleSearchProcessor, PeriodSetup
+    from processors.invisible import InvisibleSearchProcessor
 
     attempt.checks = checks = check_files(files, client)
     good = [c for c in checks if c.ok and c.entries > 0]
@@ -286,11 +310,7 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
 
     # Events already seen in an earlier file are left out of the chunks (and reported).
     attempt.duplicates = duplicates = find_duplicates(checks, client)
-    usable = [c for c in good if c.path not in duplicates.whole_files]
-    metadata = coffea_metadata(usable, period.name)
-    fileset = {period.name: [c.path for c in usable]}
-    chunks = list(coffea_runner(client, options, metadata, period.name).preprocess(fileset, treename=TREE_NAME))
-    chunks = without_duplicates(chunks, duplicates.skip)
+    chunks, metadata = period_chunks(period, options, client, good, duplicates)
     attempt.n_chunks = len(chunks)
 
     # First pass: the shower reference (kept while its inputs are unchanged, unless
@@ -300,6 +320,8 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
     ref_key = provenance.fingerprint({"files": record["files"], "code": record["code"],
                                       "calibration": config["calibration"],
                                       "central": config["thresholds"]["ecal_central_cell"],
+                                      "layout": REFERENCE_VERSION,
+                                      "selection": reference_selection(period).to_json(),
                                       "n": period.reference_events, "chunksize": options.chunksize,
                                       "failed": [c.path for c in checks if not c.ok]})
     reference = None if options.force else stored_reference(ref_key, outdir / REFERENCE, staged_ref)
@@ -314,13 +336,12 @@ def _process_inputs(period: Period, options: ProcessOptions, client, files: list
         attempt.reference_json = {**reference.to_json(), "key": None if first.failed else ref_key}
         _write(write_json, staged_ref, attempt.reference_json)
     attempt.reference = reference
-    if reference.n_events < period.reference_events:
-        log.warning("%s: %s", period.name, reference_note(period, reference).warning)
+    if (warning := reference_note(period, reference).warning) is not None:
+        log.warning("%s: %s", period.name, warning)
 
     # Main pass, checkpointed chunk by chunk.
-    setup = PeriodSetup(period.name, period.beam.energy, period.calibration.ecal_scale,
-                        period.calibration.hcal_scale, period.hcal_modules)
-    proc = InvisibleSearchProcessor(setup, reference, variations, blinded=not options.unblind)
+    proc = InvisibleSearchProcessor(period_setup(period), reference, variations,
+                                    blinded=not options.unblind)
     ckpt_dir = outdir / CHECKPOINTS / provenance.fingerprint(
         {**record, "reference": reference.to_json()}, exclude=("packages",))
     stored_chunks = checkpoint_count(ckpt_dir)

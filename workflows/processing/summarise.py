@@ -57,6 +57,7 @@ def build_summary(period: Period, options: ProcessOptions, variations: list[Vari
         blinded=blinded,
         complete=not failed,
         beam_energy=period.beam.energy,
+        beam_particle=period.beam.particle,
         eot=period.eot,
         cutflow=cutflow(hists["cutflow"]) if hists else [],
         regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
@@ -104,12 +105,17 @@ def failed_entries(checks: list[FileCheck], chunk_failures: Sequence[ChunkFailur
 
 
 def reference_note(period: Period, reference: ShowerReference) -> ReferenceInfo:
-    """The summary's note on the shower reference: electrons used and ``requested``, and a
-    ``warning`` when it has fewer than requested."""
-    warning = None
+    """The summary's note on the shower reference: calibration electrons used and
+    ``requested``, low-energy electrons, and a ``warning`` when it has fewer calibration
+    electrons than requested or its energy dependence is the fallback."""
+    warnings = []
     if reference.n_events < period.reference_events:
-        warning = (f"the shower reference uses only {reference.n_events} of the "
-                   f"{period.reference_events} requested calibration-trigger electrons "
-                   "(all that passed its selection in the chunks read)")
+        warnings.append(f"the shower reference uses only {reference.n_events} of the "
+                        f"{period.reference_events} requested calibration-trigger electrons "
+                        "(all that passed its selection in the chunks read)")
+    if reference.fallback is not None:
+        warnings.append(f"shower reference: {reference.fallback}")
     return ReferenceInfo(n_events=reference.n_events, file=REFERENCE,
-                         requested=period.reference_events, warning=warning)
+                         requested=period.reference_events,
+                         low_energy_events=reference.n_low_energy,
+                         warning="; ".join(warnings) or None)

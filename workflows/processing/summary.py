@@ -26,8 +26,9 @@ from workflows.processing.catalog import Calibration
 #: 0: no ``schema_version`` key; 1: ``schema_version``, ``status`` and ``reason`` (a
 #: period that failed), and ``outputs`` (size and sha256 of the files written with the
 #: summary); 2: each variation's ``thresholds``, energy-scale factors and ``correlated``
-#: (what the fit needs to redo the sideband extrapolation of that variation).
-SCHEMA_VERSION = 2
+#: (what the fit needs to redo the sideband extrapolation of that variation); 3: ``beam_particle``
+#: (e- or e+: the A' yield has the beam positron's annihilation; older files: e-).
+SCHEMA_VERSION = 3
 
 BLINDING_NOTE = (
     "blinded: events whose (E_ECAL, E_HCAL) lie in the signal box (the nominal one, and a "
@@ -130,19 +131,22 @@ class ChunkCounts(_Part):
 
 
 class ReferenceInfo(_Part):
-    """The shower reference the chi2 used (the file beside the summary): electrons in it,
-    electrons ``requested`` (the catalog's ``reference_events``) and a ``warning`` when
-    it has fewer."""
+    """The shower reference the chi2 used (the file beside the summary): calibration
+    electrons in it, electrons ``requested`` (the catalog's ``reference_events``), the
+    low-energy electrons that measured its energy dependence, and a ``warning`` when it
+    has fewer calibration electrons than requested or its energy dependence could not be
+    measured (the documented fallback of :mod:`processors.reference`)."""
 
     n_events: int = Field(ge=0)
     file: str
     requested: int | None = Field(None, ge=0)
+    low_energy_events: int | None = Field(None, ge=0)
     warning: str | None = None
 
     @model_serializer(mode="wrap")
     def _drop_missing(self, handler: Any) -> dict[str, Any]:
         out: dict[str, Any] = handler(self)
-        for key in ("requested", "warning"):
+        for key in ("requested", "low_energy_events", "warning"):
             if out.get(key) is None:
                 out.pop(key, None)
         return out
@@ -174,6 +178,8 @@ class PeriodSummary(_Part):
     #: No file and no chunk failed.
     complete: bool
     beam_energy: float
+    #: the beam particle of the period's catalog ("e-" in files before version 3)
+    beam_particle: Literal["e-", "e+"] = "e-"
     eot: float
     cutflow: list[CutCount]
     regions: Regions

@@ -5,7 +5,9 @@ A signal sample is described by a signal catalog (:mod:`workflows.processing.cat
 its files, its mass, the number of A' ``generated`` with E_A' above the box threshold
 (E0 - box edge, the yield's definition) and the data period whose conditions it
 simulates. Each sample is processed unblinded with that period's cuts and calibration
-and a shower reference from the sample's own calibration triggers, and
+and a shower reference from the sample's own electrons, exactly as a data period is
+(:mod:`processors.reference`: calibration triggers at E0 and low-energy physics-trigger
+electrons for the energy dependence), and
 
     efficiency = (signal events in the box after all cuts) / generated
 
@@ -15,6 +17,20 @@ Samples come from signal catalogs (anybody's simulation, :func:`measure_samples`
 from the project's simulation (:func:`measure`), which writes its samples with signal
 catalogs (``OUTPUT/signal/catalogs/``) and then measures them the same way. The
 simulated A' events carry the period's pile-up, so the pile-up loss is included.
+
+Why the sample's own reference and not the data period's: the A' recoil electron leaves
+a 0-50 GeV shower, and the chi2 efficiency to measure is that of the cut on electron
+showers of that energy in the conditions the sample simulates. A reference derived from
+the sample's own electrons (simulated with the same detector as its recoil showers, and
+derived by the same code as the data's) measures exactly that; the data period's
+reference applied to simulated showers would also measure any difference between the
+simulated and the real shower shape, and would tie the efficiency to a processed data
+result. So the simulated samples carry low-energy electrons: :data:`ELECTRON_SHARE` of
+their physics triggers are process-0 electrons (the period's low-momentum tail, through
+the simulation's own electron-shower process), about 4 per A' event, which gives the
+reference's energy bins down to ~1 GeV enough electrons at the default 2000 A' events.
+They never reach the box (their momentum is below the window, or their shower is at E0).
+A foreign sample without such electrons gets the reference's logged fallback.
 
 The table needs every period at every mass: samples whose periods have different mass
 sets are refused (naming what is missing) rather than extrapolated.
@@ -44,6 +60,9 @@ from workflows.signal.samples import signal_variations, write_processing_catalog
 log = logging.getLogger(__name__)
 
 DEFAULT_MASSES = (0.002, 0.02, 0.2, 0.9)
+#: Share of a simulated signal sample's physics triggers that are process-0 electrons
+#: (for the energy dependence of its shower reference; see the module docstring).
+ELECTRON_SHARE = 0.8
 EFFICIENCY_FILE = "signal_efficiency.json"
 DEFINITION = ("signal events in the box after all cuts / A' generated with E_A' > E0 - box edge "
               "(pile-up included in the simulation)")
@@ -184,7 +203,7 @@ def simulate_samples(
     """Simulate A' samples of each period and mass under ``output/signal/data/`` and write
     them with signal catalogs (``generated`` from the simulation) to
     ``output/signal/catalogs/``, beside copies of the data periods; return that directory."""
-    from workflows.signal.aprime import sample_energy_fraction
+    from workflows.signal.aprime import sample_signal_fraction
     from workflows.simulation import SignalSpec, simulate_period
 
     selected = load_catalog(catalog, periods, require_files=False)
@@ -196,8 +215,9 @@ def simulate_samples(
         for mass in masses:
             name = f"{period.name}_{mass_tag(mass)}"
             spec = SignalSpec(mass, n_events,
-                              lambda n, rng, m=mass, e=e0, x=x_min:
-                              sample_energy_fraction(m, e, n, rng, threshold_fraction=x))
+                              lambda n, rng, m=mass, e=e0, x=x_min, p=period.beam.particle:
+                              sample_signal_fraction(m, e, n, rng, threshold_fraction=x, particle=p),
+                              electron_share=ELECTRON_SHARE)
             report = simulate_period(period, 0, work / "data" / name, seed=seed, signal=spec)
             info = report.signal
             entries.append({

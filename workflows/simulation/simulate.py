@@ -49,12 +49,16 @@ class SignalSpec:
     Signal events get the period's pile-up like every physics trigger (and keep
     mc_process 6), so the efficiency measured on them includes the pile-up loss. The
     sample has its own calibration triggers (same prescale) and its own runs (first
-    run + 900), so it can be processed alone.
+    run + 900), so it can be processed alone. With ``electron_share`` > 0 that share of
+    its physics triggers are process-0 electrons (low-momentum tail and shower losses,
+    as in the period's physics triggers) on top of the ``n_events`` A' events: the
+    low-energy electrons the shower reference measures its energy dependence with.
     """
 
     mass: float
     n_events: int
     sample_fraction: Callable[[int, np.random.Generator], np.ndarray]
+    electron_share: float = 0.0
 
 
 @dataclass
@@ -186,7 +190,7 @@ def _stream(period: Period, config: SimulationConfig, seed: int, n: int, *, sign
         kw |= {"labels": labels, "prescales": plan.prescales()}
     if signal is not None:
         kw |= {"key": (SIGNAL_STREAM, round(signal.mass * 1e6)), "signal": True,
-               "sample_fraction": signal.sample_fraction}
+               "sample_fraction": signal.sample_fraction, "electron_share": signal.electron_share}
         first += SIGNAL_RUN_OFFSET
     return Stream(period=period.name, e0=period.beam.energy, intensity=period.beam.intensity,
                   ecal_scale=period.calibration.ecal_scale,
@@ -230,6 +234,8 @@ def simulate_period(
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if signal is not None and signal.n_events < 0:
         raise ValueError(f"signal n_events must be >= 0, got {signal.n_events}")
+    if signal is not None and not 0 <= signal.electron_share < 1:
+        raise ValueError(f"signal electron_share must be in [0, 1), got {signal.electron_share}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     remove_stale(output, period.name)
@@ -251,7 +257,9 @@ def simulate_period(
     streams = [_stream(period, config, seed, n_events, signal=None, plan=plan)]
     shards = [(0, s) for s in plan_shards(streams[0], events_per_shard, output)]
     if signal is not None and signal.n_events > 0:
-        n_sig = stream_length(signal.n_events, signal_config.calibration_fraction)
+        n_phys = (stream_length(signal.n_events, signal.electron_share)
+                  if signal.electron_share > 0 else signal.n_events)
+        n_sig = stream_length(n_phys, signal_config.calibration_fraction)
         streams.append(_stream(period, signal_config, seed, n_sig, signal=signal))
         shards += [(1, s) for s in plan_shards(streams[1], events_per_shard, output,
                                                mass_tag(signal.mass))]

@@ -71,6 +71,13 @@ def calibration_mask(start: int, stop: int, fraction: float) -> np.ndarray:
     return (i + 1) * q.numerator // q.denominator > i * q.numerator // q.denominator
 
 
+def prescaled(i: np.ndarray, fraction: float) -> np.ndarray:
+    """True where a prescaler of ``fraction`` fires on the (0-based) ordinals ``i``."""
+    q = Fraction(fraction).limit_denominator(1_000_000)
+    i = np.asarray(i, np.int64)
+    return (i + 1) * q.numerator // q.denominator > i * q.numerator // q.denominator
+
+
 def calibration_count(n: int, fraction: float) -> int:
     """Calibration triggers among the first n events."""
     q = Fraction(fraction).limit_denominator(1_000_000)
@@ -111,6 +118,9 @@ class Stream:
     key: tuple[int, ...] = ()
     signal: bool = False
     sample_fraction: Callable[[int, np.random.Generator], np.ndarray] | None = None
+    #: signal streams: share of the physics triggers that are process-0 electrons instead
+    #: of A' events (every 1/share-th physics trigger, a prescaler like the calibration's)
+    electron_share: float = 0.0
     #: Beam hadrons per beam lepton relative to the e- beam (e+ beams: 10).
     hadron_scale: float = 1.0
     #: SRD analysis window of the period (MeV).
@@ -186,6 +196,9 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
         # A' events suffer pile-up like every physics trigger of the period (they keep
         # mc_process 6: the truth is the signal).
         labels[phys] = proc.SIGNAL
+        if stream.electron_share > 0:
+            ordinal = start + phys - calibration_count(start + phys, cfg.calibration_fraction)
+            labels[phys[prescaled(ordinal, stream.electron_share)]] = proc.ELECTRON
         pileup[phys] = rng.random(phys.size) < ctx.pileup
     elif stream.labels is not None:
         labels[phys] = stream.physics_labels(start, stop, phys)

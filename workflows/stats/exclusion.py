@@ -5,7 +5,8 @@ The expected A' signal of period k at mass m and mixing epsilon is
     s_k(m, eps) = EOT_k x efficiency_k(m) x n_A'(m, E0_k, E_A' > E0_k - box edge) x (eps / 1e-4)^2
 
 (PRD 97, 072002, Eq. 26), with n_A' the yield per EOT of :mod:`workflows.signal.aprime` at
-epsilon = 1e-4. A CLs upper limit mu_90 on the signal strength at the reference
+epsilon = 1e-4: dark bremsstrahlung plus resonant annihilation, for the period's beam particle.
+A CLs upper limit mu_90 on the signal strength at the reference
 coupling gives eps_90 = 1e-4 x sqrt(mu_90), and the dark-matter variable
 y = eps^2 alpha_D (m_chi / m_A')^4 with m_A' = 3 m_chi.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -91,18 +92,21 @@ def mass_grid(n: int = 30, low: float = 1e-3, high: float = 1.0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PeriodSignal:
-    """What the signal of one period needs: exposure, beam, box edge, efficiency per mass."""
+    """What the signal of one period needs: exposure, beam, box edge, efficiency per mass,
+    beam particle (an e+ beam adds the primary positron's resonant annihilation)."""
 
     name: str
     eot: float
     beam_energy: float
     box_ecal_max: float
     efficiency: np.ndarray  # per mass of the grid
+    particle: Literal["e-", "e+"] = "e-"
 
     def events(self, masses: np.ndarray) -> np.ndarray:
-        """Expected A' events in the box at epsilon = 1e-4, per mass."""
+        """Expected A' events in the box at epsilon = 1e-4, per mass (bremsstrahlung and
+        annihilation)."""
         threshold = self.beam_energy - self.box_ecal_max
-        n_a = yield_per_eot(masses, self.beam_energy, threshold, EPSILON_REF)
+        n_a = yield_per_eot(masses, self.beam_energy, threshold, EPSILON_REF, particle=self.particle)
         events: np.ndarray = self.eot * self.efficiency * np.asarray(n_a)
         return events
 

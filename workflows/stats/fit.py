@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -399,7 +399,8 @@ def fit_results(
     observed = observed_box(backgrounds) if unblind else None
     masses = mass_grid(n_masses)
     signals = [PeriodSignal(p.name, p.summary.eot, p.summary.beam_energy,
-                            p.summary.thresholds.box_ecal_max, table.at(p.name, masses))
+                            p.summary.thresholds.box_ecal_max, table.at(p.name, masses),
+                            p.summary.beam_particle)
                for p in periods] if table is not None else []
     if signals:
         per_period = np.array([s.events(masses) for s in signals])
@@ -447,8 +448,7 @@ def fit_results(
             breakdown_masses = BREAKDOWN_MASSES
         if len(breakdown_masses):
             at = [float(x) for x in breakdown_masses]
-            at_masses = [PeriodSignal(s.name, s.eot, s.beam_energy, s.box_ecal_max, table.at(s.name, np.array(at)))
-                         for s in signals]
+            at_masses = [replace(s, efficiency=table.at(s.name, np.array(at))) for s in signals]
             report.breakdown = systematics_breakdown(model, at, at_masses, backgrounds, variations, fixed, cl=cl,
                                                      client=client)
     write_json(output / LIMITS_FILE, report.to_json())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,8 +118,8 @@ def systematics_breakdown(
     todo: list[tuple[float, float, dict[str, Any], dict[str, tuple[str, ...]]]] = []
     for i, mass in enumerate(masses):
         m = np.array([float(mass)])
-        per_period = np.array([PeriodSignal(s.name, s.eot, s.beam_energy, s.box_ecal_max,
-                                            s.efficiency[i:i + 1]).events(m) for s in signals])  # (periods, 1)
+        per_period = np.array([replace(s, efficiency=s.efficiency[i:i + 1]).events(m)
+                               for s in signals])  # (periods, 1)
         total = float(per_period.sum())
         if total <= 0:
             continue

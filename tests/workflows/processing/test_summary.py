@@ -66,8 +66,9 @@ def test_the_json_keeps_the_keys_and_values_of_version_0():
     # Version 2 adds what each variation changed (unknown in older files: null, defaults).
     added = {"thresholds": None, "ecal_factor": 1.0, "hcal_factor": 1.0, "correlated": True}
     variations = {k: {**v, **added} for k, v in VERSION_0["variations"].items()}
+    # Version 3 adds the beam particle (older files: e-).
     assert out == {**VERSION_0, "variations": variations, "schema_version": SCHEMA_VERSION,
-                   "status": "processed", "reason": None, "outputs": {}}
+                   "status": "processed", "reason": None, "outputs": {}, "beam_particle": "e-"}
     assert "entries" not in out["failed"][0]  # a file failure has no entry range
     assert json.loads(json.dumps(out)) == out
     assert PeriodSummary.from_json(out) == PeriodSummary.from_json(VERSION_0)
@@ -78,7 +79,7 @@ def test_sections_a_period_does_not_have_are_left_out_of_the_json():
     for key in ("cutflow_by_process", "variations", "shower_reference", "blinding"):
         del doc[key]
     out = PeriodSummary.from_json(doc).to_json()
-    assert set(out) == set(doc) | {"schema_version", "status", "reason", "outputs"}
+    assert set(out) == set(doc) | {"schema_version", "status", "reason", "outputs", "beam_particle"}
     assert out["regions"]["box"] is None  # a blinded box stays, as null
 
 
@@ -123,3 +124,11 @@ def test_the_box_count_is_given_exactly_when_unblinded():
     opened = PeriodSummary.from_json({**unblinded_without_box,
                                       "regions": {**VERSION_0["regions"], "box": 0}})
     assert opened.regions.box == 0
+
+
+def test_the_beam_particle_is_kept_and_defaults_to_electrons():
+    assert PeriodSummary.from_json(VERSION_0).beam_particle == "e-"
+    s = PeriodSummary.from_json({**VERSION_0, "beam_particle": "e+"})
+    assert s.beam_particle == "e+" and s.to_json()["beam_particle"] == "e+"
+    with pytest.raises(InputError, match="beam_particle"):
+        PeriodSummary.from_json({**VERSION_0, "beam_particle": "mu+"})

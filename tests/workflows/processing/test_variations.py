@@ -154,7 +154,7 @@ def test_bad_variations_file_is_refused(tmp_path, periods, text, key, problem):
     ("{kind: cut, threshold: straw_tracks, delta: 0.5}", "variations.x.cut.delta",
      "straw_tracks takes whole numbers (got 0.5)"),
     ("{kind: cut, threshold: chi2_max, down: 25.0, up: 27.9}", "variations.x.cut.down",
-     "25 is above the nominal chi2_max (21.7) of periods 2016, 2017,"),
+     "25 is above the nominal chi2_max (19) of periods 2016, 2017,"),
     ("{kind: cut, threshold: veto_max, up: 0.3}", "variations.x.cut.up",
      "0.3 is below the nominal veto_max (0.5) of periods 2016,"),
     ("{kind: cut, threshold: sideband_c_ecal_min, up: 45.0}", "variations.x.cut.up",

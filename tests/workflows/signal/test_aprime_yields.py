@@ -9,9 +9,9 @@ import pytest
 from scipy.special import gamma as gamma_fn
 from scipy.stats import kstest
 
+from workflows.signal.aprime import bremsstrahlung_per_eot, sample_energy_fraction, yield_per_eot, yield_summary
 from workflows.signal.aprime import cross_section as cs
 from workflows.signal.aprime import reproduction as rep
-from workflows.signal.aprime import sample_energy_fraction, yield_per_eot, yield_summary
 from workflows.signal.aprime import track_length as tl
 from workflows.signal.aprime.constants import EULER_GAMMA, N_ATOMS_PB_CM3, PB_TO_CM2, TSAI_B
 
@@ -77,51 +77,55 @@ def test_yield_matches_depth_resolved_tsai_integral() -> None:
     direct = sum(w * 2 * u * integrand_at_depth(u * u) for u, w in zip(us, t_weights))
     direct *= 0.5 * np.sqrt(t_max)
     expected = direct * N_ATOMS_PB_CM3 * tl.pb_path_per_x0_cm() * PB_TO_CM2
-    ours = yield_per_eot(mass, e0, thr, secondaries=False)
+    ours = bremsstrahlung_per_eot(mass, e0, thr, secondaries=False)
     assert ours == pytest.approx(expected, rel=3e-3)
 
 
 def test_yield_scales_as_epsilon_squared() -> None:
     m = np.array([2e-3, 2e-2, 0.2])
-    np.testing.assert_allclose(yield_per_eot(m, epsilon=3e-4) / yield_per_eot(m, epsilon=1e-4), 9.0,
+    np.testing.assert_allclose(bremsstrahlung_per_eot(m, epsilon=3e-4) / bremsstrahlung_per_eot(m, epsilon=1e-4), 9.0,
                                rtol=1e-12)
 
 
 def test_secondaries_are_a_small_positive_correction() -> None:
     m = np.array([1e-3, 1.67e-2, 0.1, 1.0])
-    ratio = yield_per_eot(m) / yield_per_eot(m, secondaries=False)
+    ratio = bremsstrahlung_per_eot(m) / bremsstrahlung_per_eot(m, secondaries=False)
     assert np.all(ratio > 1.03) and np.all(ratio < 1.12)
 
 
 @pytest.mark.parametrize("k", [True, False])
-def test_yield_decreases_monotonically_with_mass(k: bool) -> None:
+def test_bremsstrahlung_decreases_monotonically_with_mass(k: bool) -> None:
     m = np.geomspace(3e-3, 1.0, 30)
-    y = yield_per_eot(m, k_factor=k)
+    y = bremsstrahlung_per_eot(m, k_factor=k)
     assert np.all(np.diff(y) < 0)
     assert np.all(y > 0)
 
 
 def test_yield_threshold_and_energy_dependence() -> None:
-    y = [yield_per_eot(0.02, 100.0, thr) for thr in (30.0, 50.0, 70.0, 90.0)]
+    y = [bremsstrahlung_per_eot(0.02, 100.0, thr) for thr in (30.0, 50.0, 70.0, 90.0)]
     assert np.all(np.diff(y) < 0)
     # a heavy A' is produced more copiously by a higher-energy beam at the same x cut
-    y_by_energy = [yield_per_eot(0.5, e0, 0.5 * e0) for e0 in (50.0, 100.0, 150.0)]
+    y_by_energy = [bremsstrahlung_per_eot(0.5, e0, 0.5 * e0) for e0 in (50.0, 100.0, 150.0)]
     assert np.all(np.diff(y_by_energy) > 0)
 
 
 def test_yield_vectorised_equals_scalar_calls() -> None:
     m = np.array([1.1e-3, 2e-2, 0.3])
-    vec = yield_per_eot(m, 100.0)
-    one = np.array([yield_per_eot(float(x), 100.0) for x in m])
+    vec = bremsstrahlung_per_eot(m, 100.0)
+    one = np.array([bremsstrahlung_per_eot(float(x), 100.0) for x in m])
     np.testing.assert_allclose(vec, one, rtol=1e-13)
-    assert isinstance(yield_per_eot(0.02), float)
+    assert isinstance(bremsstrahlung_per_eot(0.02), float)
 
 
 def test_yield_summary_contract() -> None:
     d = yield_summary(0.0167, 100.0, 50.0)
-    assert list(d) == ["mass", "energy", "threshold", "epsilon", "sigma_pb", "yield_per_eot"]
-    assert d["epsilon"] == 1e-4 and d["threshold"] == 50.0
+    assert list(d) == ["mass", "energy", "threshold", "particle", "epsilon", "sigma_pb",
+                       "bremsstrahlung_per_eot", "annihilation_per_eot", "yield_per_eot"]
+    assert d["epsilon"] == 1e-4 and d["threshold"] == 50.0 and d["particle"] == "e-"
     assert d["sigma_pb"] == pytest.approx(float(cs.sigma_total_pb(0.0167, 100.0)))
+    assert d["bremsstrahlung_per_eot"] == pytest.approx(bremsstrahlung_per_eot(0.0167, 100.0, 50.0))
+    # E_R = 0.27 GeV at 16.7 MeV: far below the 50 GeV threshold, no annihilation
+    assert d["annihilation_per_eot"] == 0.0
     assert d["yield_per_eot"] == pytest.approx(yield_per_eot(0.0167, 100.0, 50.0))
     assert yield_summary(0.0167, 100.0, None)["threshold"] == 50.0
 
@@ -130,7 +134,7 @@ def test_thirty_mass_scan_is_fast() -> None:
     m = np.geomspace(1e-3, 1.0, 30)
     start = time.perf_counter()
     yield_per_eot(m, 120.0, 55.0)  # a threshold not used elsewhere: includes the shower build
-    yield_per_eot(m, 120.0, 55.0, k_factor=False)
+    yield_per_eot(m, 120.0, 55.0, k_factor=False, particle="e+")
     assert time.perf_counter() - start < 2.0
 
 

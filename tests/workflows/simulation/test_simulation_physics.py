@@ -41,8 +41,10 @@ def read(directory: Path, pattern: str = "na64sim_*.root") -> dict[str, np.ndarr
 
 
 def selection(d: dict[str, np.ndarray], t: Thresholds, e0: float = E0, ecal_scale: float = 1.0,
-              hcal_scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Per-event quantities and the cut chain (boolean per cut), numpy only."""
+              hcal_scale: float = 1.0, reference=None) -> dict[str, np.ndarray]:
+    """Per-event quantities and the cut chain (boolean per cut), numpy only; the chi2
+    against the spread of the calibration electrons, or against ``reference`` (a
+    :class:`processors.reference.ShowerReference`, evaluated at each event's energy)."""
     towers = d["ecal"].astype(np.float64).sum(axis=1).reshape(len(d["ecal"]), 36)
     total = towers.sum(axis=1)
     hottest = towers.argmax(axis=1)
@@ -54,6 +56,8 @@ def selection(d: dict[str, np.ndarray], t: Thresholds, e0: float = E0, ecal_scal
     ref = calib & (hottest == 6 * cx + cy) & (e_ecal > 0.8 * e0) & (e_ecal < 1.2 * e0)
     mean, sigma = fractions[ref].mean(axis=0), fractions[ref].std(axis=0, ddof=1)
     chi2 = (((fractions - mean) / sigma) ** 2).sum(axis=1)
+    if reference is not None:
+        chi2 = reference.chi2(fractions, e_ecal)
     cuts = {
         "in_time": np.abs(d["ecal_time"]) < t.ecal_time_window,
         "momentum": np.abs(d["beam_momentum"] - e0) < t.momentum_window * e0,
@@ -115,22 +119,26 @@ def test_calibration_electrons_energy_and_resolution(demo):
 
 
 def test_clean_electrons_pass_the_selection_chain(demo):
-    """>= 92 % of calibration-trigger electrons pass every cut with the default thresholds."""
+    """>= 89 % of calibration-trigger electrons pass every cut with the default thresholds
+    (chi2 < 19.0, the 97.5 % quantile of 9 degrees of freedom, keeps ~95 % of them)."""
     _, _, d, s = demo
     calib = d["trigger"] == 2
     eff = {k: v[calib].mean() for k, v in s["cuts"].items()}
     total = s["passed"][calib].mean()
-    assert total >= 0.92, eff
+    assert total >= 0.89, eff
     assert eff["srd"] == pytest.approx(tag_probability("electron", E0, SrdModel()), abs=0.003)
     assert 0.96 <= eff["srd"] <= 0.99          # seeds: > 95 %
     assert eff["straw"] == pytest.approx(0.989, abs=0.003)
-    assert eff["chi2"] > 0.96 and eff["central"] > 0.999 and eff["veto"] > 0.999
+    assert eff["chi2"] > 0.94 and eff["central"] > 0.999 and eff["veto"] > 0.999
     # Electrons leave essentially nothing behind the ECAL.
     assert np.quantile(s["e_hcal"][calib], 0.999) < 0.5
 
 
 def test_signal_recoil_electrons_pass_the_chain(demo, tmp_path):
-    """Recoil electrons of A' events: clean tags, chi2 against the 100 GeV reference."""
+    """Recoil electrons of A' events: clean tags, chi2 against the energy-dependent
+    reference of the period's electrons (as the first pass derives it)."""
+    from processors.reference import ShowerReferenceProcessor, reference_from_bins
+
     p, _, d_bg, _ = demo
     spec = SignalSpec(0.0167, 30_000, lambda n, rng: rng.uniform(0.0, 0.6, n))
     # Without pile-up (tested on its own in test_simulation.py): the recoil electron alone.
@@ -139,7 +147,8 @@ def test_signal_recoil_electrons_pass_the_chain(demo, tmp_path):
     d = read(tmp_path)
     # The reference comes from the period's calibration electrons (the background files).
     both = {k: np.concatenate([d_bg[k], d[k]]) for k in d}
-    s = selection(both, p.cuts)
+    sums = ShowerReferenceProcessor(E0, 1.0, (3, 3)).sums(d_bg.__getitem__)
+    s = selection(both, p.cuts, reference=reference_from_bins((3, 3), E0, sums))
     sig = both["mc_process"] == 6
     e = s["e_ecal"][sig]
     for lo, hi, floor in ((40, 60, 0.88), (60, 80, 0.90)):

@@ -59,6 +59,15 @@ X0_SC_G_CM2: float = 43.79
 RHO_SC: float = 1.060
 #: radiation length of polystyrene [cm] = 41.31 cm.
 X0_SC_CM: float = X0_SC_G_CM2 / RHO_SC
+#: <Z/A> of polystyrene [mol/g], PDG atomic & nuclear properties: 0.53768.
+#: (Pb: Z_PB / A_PB = 0.39575, PDG.)  Electron densities of the resonant annihilation.
+Z_OVER_A_SC: float = 0.53768
+
+# --- beam --------------------------------------------------------------------------
+#: relative RMS energy spread of the H4 beam: "H4 line: ... energy resolution < 1 %"
+#: (seeds/000); 0.6 %, the value of the simulation's BeamModel.energy_spread (estimate).
+#: Regulates the primary positron's track length at E0 in the resonant annihilation.
+BEAM_ENERGY_SPREAD: float = 0.006
 
 # --- NA64 ECAL (the active target) ---------------------------------------------------
 #: Pb/Sc shashlik sampling: 150 x (1.5 mm Pb + 1.5 mm Sc), ~40 X0 (seeds/003 NA64 talk:

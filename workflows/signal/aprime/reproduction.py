@@ -7,7 +7,8 @@ eff_i n_A'(eps, m) and n_A' proportional to eps^2,
     eps_90(m) = 1e-4 * sqrt(2.3 / sum_i EOT_i eff_i n_A'(1e-4, m)),
 
 n_A' = A' with E_A' > 0.5 E0 (signal box E_ECAL < 50 GeV) per EOT at E0 = 100 GeV
-(:func:`yields.yield_per_eot`), computed with (ETL) or without (IWW) K-factors.
+(:func:`yields.bremsstrahlung_per_eot`: the paper has no annihilation), computed with (ETL) or
+without (IWW) K-factors.
 
 Inputs and their status:
 * Table V (eps_90 / 1e-4 without and with K-factors): seeds/002, PRD 97, 072002 Table V.
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .constants import EPSILON_REF
-from .yields import yield_per_eot
+from .yields import bremsstrahlung_per_eot
 
 #: A' masses of Table V [GeV] (PRD 97, 072002, Table V; seeds/002).
 TABLE_V_MASSES: NDArray[np.float64] = np.array(
@@ -76,7 +77,7 @@ def epsilon_limit(
     threshold: float = TABLE_V_THRESHOLD,
 ) -> NDArray[np.float64]:
     """90 % CL upper limit on epsilon (absolute, not in 1e-4) with the simplified method."""
-    n_a = np.atleast_1d(yield_per_eot(mass, e0, threshold, EPSILON_REF, k_factor))
+    n_a = np.atleast_1d(bremsstrahlung_per_eot(mass, e0, threshold, EPSILON_REF, k_factor))
     exposure = sum(run.eot * run.efficiency for run in runs)
     return EPSILON_REF * np.sqrt(n90 / (exposure * n_a))
 
@@ -90,7 +91,7 @@ def table_v_ratios(k_factor: bool, runs: tuple[Run, ...] = RUNS_2016) -> NDArray
 def implied_efficiency(k_factor: bool, eot: float = EOT_2016) -> NDArray[np.float64]:
     """Signal efficiency that makes our yields reproduce Table V exactly, per mass."""
     published = (TABLE_V_EPS_K if k_factor else TABLE_V_EPS_NO_K) * 1e-4
-    n_a = yield_per_eot(TABLE_V_MASSES, TABLE_V_E0, TABLE_V_THRESHOLD, EPSILON_REF, k_factor)
+    n_a = bremsstrahlung_per_eot(TABLE_V_MASSES, TABLE_V_E0, TABLE_V_THRESHOLD, EPSILON_REF, k_factor)
     return N90_ZERO_EVENTS / (eot * n_a * (published / EPSILON_REF) ** 2)
 
 
