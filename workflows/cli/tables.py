@@ -256,7 +256,11 @@ def breakdown_table(report: FitReport) -> Table | None:
     for label in b.labels():
         cells = []
         for m in b.masses:
-            row = m.limits.row(label)
+            found = [r for r in m.limits.rows if r.label == label]
+            if not found:   # the source has no parameter in this mass's model (no effect there)
+                cells.append("-")
+                continue
+            row = found[0]
             change = "" if label == "all" else f" ({100 * row.relative_change:+.1f}% N90)"
             cells.append(f"{m.epsilon(row):.3g}{change}")
         table.add_row(label if label in ("all", "stats only") else f"without {label}", *cells)
