@@ -87,6 +87,12 @@ def book(variations: Sequence[str], beam_energy: float) -> dict[str, hist.Hist]:
         "regions": hist.Hist(
             var, hist.axis.StrCategory(list(REGIONS), name="region", label="Region"), storage=weight
         ),
+        # Signal-box events by true process: filled only when unblinded (MC truth of
+        # simulated samples: the background budget by source); empty while blinded.
+        "box_by_process": hist.Hist(
+            var, hist.axis.IntCategory(list(PROCESS_CODES), name="process", label="mc_process"),
+            storage=weight,
+        ),
         "plane": hist.Hist(*plane_axes, storage=weight),
         "plane_before_veto_chi2": hist.Hist(*plane_axes, storage=weight),
         "ecal_sideband_c": hist.Hist(var, _e_ecal_axis(beam_energy), storage=weight),

@@ -50,7 +50,7 @@ MaskCache = dict[Hashable, np.ndarray]
 #: the scaled energies.
 StepsCache = dict[Hashable, Any]
 #: A variation's counts on a chunk: cutflow, cutflow by process, regions.
-Counts = tuple[np.ndarray, np.ndarray, np.ndarray]
+Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,9 @@ class InvisibleSearchProcessor(ProcessorABC):
         return [r for r in ("A", "C", "box") if not (self.blinded and r == "box")]
 
     def counts(self, sel: Selection, keep: np.ndarray, process_index: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cutflow, cutflow by process (blinded by ``keep``) and region counts of one variation."""
+               ) -> Counts:
+        """Cutflow, cutflow by process (blinded by ``keep``), region counts and (unblinded
+        only, else zeros) box events by process of one variation."""
         n_codes = len(PROCESS_CODES)
         n_steps = len(sel.steps)
         # The steps are nested, so the events after step k are those of depth >= k: one
@@ -212,7 +213,9 @@ class InvisibleSearchProcessor(ProcessorABC):
                             minlength=n_steps * n_codes).reshape(n_steps, n_codes)
         by_process = joint[::-1].cumsum(axis=0)[::-1]
         regions = np.array([np.count_nonzero(sel.regions[r] & keep) for r in self._region_names()])
-        return cutflow, by_process, regions
+        box = (np.zeros(n_codes, np.int64) if self.blinded else
+               np.bincount(process_index[sel.regions["box"]], minlength=n_codes))
+        return cutflow, by_process, regions, box
 
     def fill_counts(self, hists: Hists, variations: Sequence[str], counts: Sequence[Counts]) -> None:
         """The count histograms of several variations, one fill each (one entry per bin)."""
@@ -236,6 +239,11 @@ class InvisibleSearchProcessor(ProcessorABC):
             variation=np.repeat(names, len(region_names)), region=np.tile(region_names, n_var),
             weight=np.concatenate([c[2] for c in counts]).astype(np.float64),
         )
+        if not self.blinded:
+            hists["box_by_process"].fill(
+                variation=np.repeat(names, len(codes)), process=np.tile(codes, n_var),
+                weight=np.concatenate([c[3] for c in counts]).astype(np.float64),
+            )
 
     @staticmethod
     def bin_energies(hists: Hists, sel: Selection, binned: dict[Any, Any]) -> dict[str, np.ndarray]:

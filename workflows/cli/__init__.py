@@ -42,6 +42,7 @@ def _register_commands() -> None:
     from workflows.cli.fit import fit_command
     from workflows.cli.limit import limit_command
     from workflows.cli.process import process_command
+    from workflows.cli.project import project_command
     from workflows.cli.reproduce import reproduce_command
     from workflows.cli.signal import signal_command
     from workflows.cli.simulate import simulate_command
@@ -50,6 +51,7 @@ def _register_commands() -> None:
                           ("process", process_command), ("signal", signal_command),
                           ("fit", fit_command), ("limit", limit_command),
                           ("yield", yield_command), ("reproduce", reproduce_command),
+                          ("project", project_command),
                           ("demo", demo_command)):
         app.command(name)(handle_errors(command))
 

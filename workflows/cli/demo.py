@@ -1,7 +1,8 @@
 """``na64 demo``: the whole chain on built-in data.
 
-Simulate the run periods of ``datasets/`` (seven electron, one positron) (skipped when the files on disk come
-from the same settings), list them, picture the simulated plane, process them on a
+Simulate the run periods of ``datasets/`` (seven electron, one positron) at their catalog
+exposures (per-EOT rates, the abundant early-failing triggers prescaled; skipped when the
+files on disk come from the same settings), list them, picture the simulated plane, process them on a
 local Dask cluster (blinded, with the default systematic variations), measure the A'
 signal efficiencies with the same variations, fit the background from the sidebands with
 every variation a nuisance, show the fit diagnostics and the breakdown of the expected
@@ -26,17 +27,24 @@ if TYPE_CHECKING:
     from workflows.stats.fit import FitReport
 
 
-def _simulated_already(directory: Path, n_events: int, seed: int) -> bool:
+def _simulated_already(directory: Path, n_events: int | None, seed: int, eot: float) -> bool:
+    """The files on disk come from the same settings (the same size, or the same exposure)."""
     info = directory / "simulation.json"
     if not info.exists():
         return False
     d = json.loads(info.read_text())
     files_ok = all((directory / Path(f).name).exists() for f in d.get("files", []))
-    return d.get("seed") == seed and d.get("n_events") == n_events and files_ok
+    exposure = d.get("exposure")
+    same = (d.get("n_events") == n_events and exposure is None if n_events is not None
+            else exposure is not None and exposure.get("eot") == eot)
+    return d.get("seed") == seed and same and files_ok
 
 
-def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), events: int = 200_000,
-             seed: int = 1, signal_events: int = 2000, console: Console | None = None) -> FitReport:
+def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"),
+             events: int | None = None, seed: int = 1, signal_events: int = 2000,
+             console: Console | None = None) -> FitReport:
+    """The whole chain; each period simulated at its catalog exposure (or, with
+    ``events``, as an enriched sample of that size)."""
     from workflows.cli.tables import efficiency_table, fit_tables, processing_tables
     from workflows.plots import plot_plane, raw_plane
     from workflows.processing.catalog import load_catalog
@@ -52,14 +60,23 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
     start = time.perf_counter()
     periods = load_catalog(catalog, require_files=False)
     console.print(Rule("1. simulate the run periods"))
+    t_sim = time.perf_counter()
     for p in periods:
         out = p.patterns()[0].parent
-        if _simulated_already(out, events, seed):
-            console.print(f"{p.name}: {events:,} simulated events already in {out}")
+        if _simulated_already(out, events, seed, p.eot):
+            console.print(f"{p.name}: simulated events already in {out}")
             continue
-        report = simulate_period(p, events, out, seed=seed)
-        console.print(f"{p.name}: {report.n_events:,} events, EOT equivalent {report.eot_equivalent:.3g}, "
-                      f"pile-up {100 * report.pileup_probability:.1f}%, {len(report.files)} file(s)")
+        t0 = time.perf_counter()
+        if events is None:
+            report = simulate_period(p, 0, out, seed=seed, eot=p.eot)
+        else:
+            report = simulate_period(p, events, out, seed=seed)
+        console.print(f"{p.name}: {report.n_events:,} events for {report.eot_equivalent:.3g} EOT "
+                      f"({p.beam.energy:g} GeV {p.beam.particle}), pile-up "
+                      f"{100 * report.pileup_probability:.1f}%, expected box background "
+                      f"{report.expected_box_background['total']:.2g}, {len(report.files)} file(s), "
+                      f"{time.perf_counter() - t0:.1f} s")
+    console.print(f"simulation: {time.perf_counter() - t_sim:.0f} s")
     plots = results / "plots"
     ref = next(p for p in periods if p.name == "2022") if any(p.name == "2022" for p in periods) else periods[0]
     path = plot_plane(raw_plane(ref.resolve_files(), ref.beam.energy, ref.calibration.ecal_scale,
@@ -100,10 +117,13 @@ def run_demo(catalog: Path = Path("datasets"), results: Path = Path("results"), 
 
 
 def demo_command(
-    events: int = typer.Option(200_000, "--events", "-n", help="Simulated events per run period."),
+    events: int = typer.Option(None, "--events", "-n",
+        help="Simulate enriched samples of this size per period instead of each period's "
+             "catalog exposure at the per-EOT rates."),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Results directory."),
     catalog: Path = typer.Option(Path("datasets"), "--catalog", "-c", help=CATALOG_HELP),
 ) -> None:
-    """The whole chain on built-in data: simulate the catalog's periods, process them on a local
-    Dask cluster, measure signal efficiencies, fit the sidebands, set expected limits, plot."""
+    """The whole chain on built-in data: simulate every period at its catalog exposure (the
+    per-EOT rates, abundant early-failing triggers prescaled), process them on a local Dask
+    cluster, measure signal efficiencies, fit the sidebands, set expected limits, plot."""
     run_demo(catalog, output, events, console=stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -142,9 +143,39 @@ def efficiency_table(table: EfficiencyTable) -> Table:
 def processing_tables(runs: Sequence[PeriodRun]) -> list[Table]:
     """What ``na64 process`` shows: the cutflow of every period processed by this run
     (not of those up to date), then the runs table."""
-    cutflows = [cutflow_table(r.summary) for r in runs
-                if r.status == "processed" and r.summary is not None and r.summary.cutflow]
+    cutflows = []
+    for r in runs:
+        if r.status == "processed" and r.summary is not None and r.summary.cutflow:
+            table = cutflow_table(r.summary)
+            note = prescale_note(r.summary)
+            if note:
+                table.caption = f"{table.caption}\n{note}" if table.caption else note
+            cutflows.append(table)
     return [*cutflows, runs_table(runs)]
+
+
+def prescale_note(summary: PeriodSummary) -> str | None:
+    """For files simulated for an exposure (a ``simulation.json`` with prescaled strata
+    beside them): what the early steps of the cutflow count."""
+    import json
+    from pathlib import Path
+
+    dirs = {Path(f).parent for f in summary.files.entries}
+    for d in sorted(dirs):
+        info = d / "simulation.json"
+        try:
+            exposure = json.loads(info.read_text()).get("exposure")
+        except (OSError, ValueError):
+            continue
+        if not exposure:
+            continue
+        pre = {s["stratum"]: s["prescale"] for s in exposure.get("strata", []) if s["prescale"] > 1}
+        if pre:
+            listed = ", ".join(f"{k} 1/{v:,}" for k, v in pre.items())
+            return (f"simulated for {exposure['eot']:.3g} EOT: the early steps count prescaled "
+                    f"strata ({listed}; {info}); the sidebands, the box and the events after the "
+                    "selection are unprescaled")
+    return None
 
 
 def systematics_table(report: FitReport) -> Table | None:
@@ -225,10 +256,44 @@ def breakdown_table(report: FitReport) -> Table | None:
     for label in b.labels():
         cells = []
         for m in b.masses:
-            row = m.limits.row(label)
+            found = [r for r in m.limits.rows if r.label == label]
+            if not found:   # the source has no parameter in this mass's model (no effect there)
+                cells.append("-")
+                continue
+            row = found[0]
             change = "" if label == "all" else f" ({100 * row.relative_change:+.1f}% N90)"
             cells.append(f"{m.epsilon(row):.3g}{change}")
         table.add_row(label if label in ("all", "stats only") else f"without {label}", *cells)
+    return table
+
+
+def budget_table(report: FitReport) -> Table | None:
+    """The box background by true process (MC truth of unblinded simulated samples) beside
+    the sideband estimate and seeds/002 Table 1 scaled to the exposure (None: no truth)."""
+    from workflows.stats.budget import PUBLISHED_EOT, background_budget
+
+    budget = background_budget(report.backgrounds)
+    if budget is None:
+        return None
+    table = Table(title=f"Box background by source: MC truth of {', '.join(budget.periods)} "
+                        f"({budget.eot:.3g} EOT) vs published", title_justify="left")
+    for col in ("mc_process", "truth (box events)", "published, scaled", "published source"):
+        table.add_column(col, justify="left" if col in ("mc_process", "published source") else "right")
+    for r in budget.rows:
+        if r.published is None:
+            pub = "-"
+        elif r.published_upper:
+            pub = f"< {r.published:.3g}"
+        else:
+            pub = f"{r.published:.3g} ± {r.published_error:.2g}"
+        table.add_row(r.process, f"{r.truth} ± {r.truth_error:.2g}", pub, "; ".join(r.published_sources))
+    total, error = budget.published_total
+    table.add_row("total (truth)", f"{budget.truth_total} ± {math.sqrt(max(budget.truth_total, 1)):.2g}",
+                  f"{total:.3g} ± {error:.2g}", "seeds/002 Table 1", style="bold")
+    table.add_row("sideband estimate", f"{budget.sideband:.3g} ± {budget.sideband_error:.2g}", "", "",
+                  style="bold")
+    table.caption = (f"published: seeds/002 Table 1 ({PUBLISHED_EOT:.3g} EOT) x {budget.scale:.3g}; "
+                     "truth from unblinded MC only")
     return table
 
 
@@ -236,7 +301,8 @@ def fit_tables(report: FitReport) -> list[Table | str]:
     """What ``na64 fit`` shows: the background table, the limit on the signal count,
     the systematics, the fit diagnostics and, with signal efficiencies, the limits per mass
     and the breakdown of the expected limit."""
-    shown: list[Table | str | None] = [background_table(report.backgrounds), signal_limit_line(report),
+    shown: list[Table | str | None] = [background_table(report.backgrounds), budget_table(report),
+                                       signal_limit_line(report),
                                        systematics_table(report), yields_table(report), impacts_table(report)]
     if report.exclusion is not None:
         shown.append(limits_table(report.exclusion))

@@ -31,6 +31,7 @@ from workflows.processing.summary import (
     PeriodSummary,
     ReferenceInfo,
     Regions,
+    box_by_process,
     cutflow,
     cutflow_by_process,
     regions,
@@ -62,6 +63,8 @@ def build_summary(period: Period, options: ProcessOptions, variations: list[Vari
         regions=regions(hists["regions"], blinded) if hists else Regions(A=0, C=0, box=None if blinded else 0),
         cutflow_by_process=(cutflow_by_process(hists["cutflow_by_process"])
                             if hists and out.has_truth else None),
+        truth_box_by_process=(box_by_process(hists["box_by_process"])
+                              if hists and out.has_truth and not blinded else None),
         variations=variation_summaries(hists, variations, blinded) if hists and len(names) > 1 else None,
         failed=failed,
         empty_files=empty,

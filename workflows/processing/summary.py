@@ -160,7 +160,7 @@ class OutputFile(_Part):
 
 
 #: Top-level keys left out of the JSON when they hold nothing (as before versioning).
-_OMITTED_WHEN_NONE = ("previous", "cutflow_by_process", "variations",
+_OMITTED_WHEN_NONE = ("previous", "cutflow_by_process", "truth_box_by_process", "variations",
                       "shower_reference", "blinding")
 
 
@@ -184,6 +184,9 @@ class PeriodSummary(_Part):
     cutflow: list[CutCount]
     regions: Regions
     cutflow_by_process: dict[str, list[int]] | None = None
+    #: Signal-box events by true process (nominal): only in unblinded summaries of files
+    #: with MC truth (simulated samples), never while blinded.
+    truth_box_by_process: dict[str, int] | None = None
     variations: dict[str, VariationSummary] | None = None
     failed: list[Failure] = Field(default_factory=list)
     empty_files: list[str] = Field(default_factory=list)
@@ -205,6 +208,9 @@ class PeriodSummary(_Part):
         if self.blinded != (self.regions.box is None):
             raise ValueError(f"regions.box is {self.regions.box} in a summary with blinded "
                              f"{str(self.blinded).lower()}: the box count is given exactly when unblinded")
+        if self.blinded and self.truth_box_by_process is not None:
+            raise ValueError("truth_box_by_process in a blinded summary: the box by process "
+                             "is given only when unblinded")
         return self
 
     @property
@@ -259,6 +265,13 @@ def cutflow_by_process(h: hist.Hist, variation: str = NOMINAL) -> dict[str, list
         if code in PROCESSES and column.any():
             out[f"{code} {PROCESSES[code]}"] = [_count(v) for v in column]
     return out
+
+
+def box_by_process(h: hist.Hist, variation: str = NOMINAL) -> dict[str, int]:
+    """Signal-box events per true process (every SCHEMA.md process, zeros included)."""
+    values = h[{"variation": variation}].values()
+    return {f"{code} {PROCESSES[code]}": _count(values[j])
+            for j, code in enumerate(PROCESS_CODES) if code in PROCESSES}
 
 
 def regions(h: hist.Hist, blinded: bool, variation: str = NOMINAL) -> Regions:

@@ -11,9 +11,12 @@ Public API (imported lazily, so that ``workflows.cli.simulate`` stays light):
 * :func:`tag_probability` -- SRD tag probability of an electron or a hadron/muon;
 * :func:`box_background` -- the model's expected signal-box background.
 
-Modules: config (numbers and sources), sampling (fast variates), beam, srd, ecal, hcal,
-veto, processes (true deposits per process), detector (cells), stream (blocks, trigger),
-writer (ROOT shards), expectations, simulate (the API); the command is workflows.cli.simulate.
+Modules: config (numbers and sources, the per-EOT rates), sampling (fast variates), beam,
+srd, ecal, hcal, veto, processes (true deposits per process), strata (the processes split
+by whether they can reach the sidebands or the box, and the seeds/002 Table 1 mechanisms),
+exposure (a sample for an exposure: rates, prescales, counts), detector (cells), stream
+(blocks, trigger), writer (ROOT shards), expectations, simulate (the API); the command is
+workflows.cli.simulate.
 """
 
 from __future__ import annotations

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import srd as srdlib
-from .config import DetectorModel
+from .config import DetectorModel, SimulationConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .exposure import ExposurePlan
 
 
 def _phi(z: np.ndarray) -> np.ndarray:
@@ -101,3 +105,45 @@ def _per_event(model: DetectorModel, e0: float, pileup: float, cuts) -> dict[str
     total = upstream + escape + shower
     return {"upstream_interaction": float(upstream), "hadron_electroproduction": float(escape),
             "electron_shower": float(shower), "total": float(total)}
+
+
+def exposure_box_background(config: SimulationConfig, plan: ExposurePlan | dict[str, float],
+                            e0: float, pileup: float, cuts: Any) -> dict[str, float]:
+    """Expected box events of a sample generated for an exposure, by mechanism: the
+    model's tails of :func:`box_background` per triggered event of their process times
+    the process's trigger count, and the seeds/002 Table 1 strata (lost dimuons, beam
+    hadron interactions, decays in flight) times the efficiency of the upstream cuts
+    without the SRD (their SRD tag is drawn as fired). ``plan``: the sample's plan, or the
+    expected triggers by stratum name."""
+    model = config.detector
+    pm = model.processes
+    share = pm.shares
+    per = _per_event(model, float(e0), float(pileup), cuts)
+    expected = (plan if isinstance(plan, dict) else
+                {p.rate.stratum.name: p.expected for p in plan.strata})
+    upstream = per["upstream_interaction"] / share[4] * (
+        expected["upstream_clean"] + expected["upstream_dirty"]) if share[4] else 0.0
+    escape = per["hadron_electroproduction"] / share[1] * (
+        expected["electroproduction_neutral"] + expected["electroproduction_charged"]
+    ) if share[1] else 0.0
+    loss_share = share[0] * (1 - pm.electron_tail_share)
+    shower = per["electron_shower"] / loss_share * expected["electron_loss"] if loss_share else 0.0
+    eff = tag_efficiency(model, e0, cuts) / srdlib.tag_probability(
+        "electron", e0, model.srd, cuts.srd_min, cuts.srd_max) * (1 - pileup)
+    out = {"upstream_interaction": upstream, "hadron_electroproduction": escape,
+           "electron_shower": shower,
+           "dimuon": eff * expected["lost_dimuon"],
+           "beam_hadron": eff * (expected["beam_hadron_interaction_unseen"]
+                                 + expected["beam_decay_in_flight"])}
+    out["total"] = sum(out.values())
+    return {k: float(v) for k, v in out.items()}
+
+
+def box_background_per_eot(config: SimulationConfig, e0: float, particle: str, pileup: float,
+                           cuts: Any) -> dict[str, float]:
+    """The model's expected box events per EOT, by mechanism, at the per-EOT rates."""
+    from .exposure import stratum_rates
+
+    rates = stratum_rates(config, e0, particle, (cuts.srd_min, cuts.srd_max))
+    return exposure_box_background(config, {r.stratum.name: r.per_eot for r in rates}, e0,
+                                   pileup, cuts)

@@ -47,6 +47,10 @@ class Context:
     e0: float
     pileup: float = 0.0
     sample_fraction: Callable[[int, np.random.Generator], np.ndarray] | None = None
+    #: Beam hadrons and muons per beam lepton relative to the e- beam (positrons: 10).
+    hadron_scale: float = 1.0
+    #: SRD analysis window (MeV) of the period: what an accidental tag must fall into.
+    srd_window: tuple[float, float] = (1.0, 100.0)
 
 
 @dataclass
@@ -91,6 +95,10 @@ class Truth:
         """Write ``other`` into the events ``idx``."""
         for f in fields(self):
             getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    def take(self, idx: np.ndarray) -> Truth:
+        """The events ``idx`` as a new Truth."""
+        return Truth(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
 def _clean_electron(rng: np.random.Generator, n: int, ctx: Context,
@@ -148,6 +156,12 @@ def _brems_fraction(rng: np.random.Generator, lo: float, hi: float, n: int) -> n
 def electron_shower(rng: np.random.Generator, n: int, ctx: Context) -> Truth:
     """Process 0 physics triggers: low-momentum-tail electrons, and full-energy showers
     that lose part of their energy (cracks and dead material, or into the HCAL)."""
+    return electron_shower_parts(rng, n, ctx)[0]
+
+
+def electron_shower_parts(rng: np.random.Generator, n: int, ctx: Context
+                          ) -> tuple[Truth, np.ndarray]:
+    """:func:`electron_shower` and which events are low-momentum-tail electrons."""
     pm = ctx.model.processes
     tail = rng.random(n) < pm.electron_tail_share
     t = Truth.empty(n)
@@ -168,7 +182,7 @@ def electron_shower(rng: np.random.Generator, n: int, ctx: Context) -> Truth:
         tt.hcal_start = np.zeros(k, F32)
         tt.emiss = np.where(to_hcal, 0, loss).astype(F32)
         t.put(np.flatnonzero(~tail), tt)
-    return t
+    return t, tail
 
 
 def electroproduction(rng: np.random.Generator, n: int, ctx: Context) -> Truth:
@@ -259,7 +273,8 @@ def beam_particle(rng: np.random.Generator, n: int, ctx: Context, muon: np.ndarr
 
 
 def muon_share(ctx: Context) -> float:
-    """Share of muons among beam hadrons + muons (beam composition)."""
+    """Share of muons among beam hadrons + muons (beam composition; both scale alike
+    with the beam particle, so the share is that of the electron beam)."""
     b = ctx.model.beam
     return b.muon_fraction / (b.muon_fraction + b.hadron_fraction)
 
@@ -275,6 +290,11 @@ def upstream(rng: np.random.Generator, n: int, ctx: Context) -> Truth:
     It arrives with E0 - Delta; the secondaries leave at wide angles. With probability
     s(Delta) the event looks clean upstream (one track, small angle, momentum E0).
     """
+    return upstream_parts(rng, n, ctx)[0]
+
+
+def upstream_parts(rng: np.random.Generator, n: int, ctx: Context) -> tuple[Truth, np.ndarray]:
+    """:func:`upstream` and which events look clean upstream."""
     m, pm = ctx.model, ctx.model.processes
     t, p = _clean_electron(rng, n, ctx)
     y = np.minimum(pm.upstream_loss_min + exponential(rng, pm.upstream_loss_tau, n), 0.99)
@@ -311,7 +331,7 @@ def upstream(rng: np.random.Generator, n: int, ctx: Context) -> Truth:
         t.hcal[dirty] = to_hcal
         t.charged[dirty] = (rng.random(k) < pm.upstream_charged_veto).astype(np.int16)
         t.emiss[dirty] = loss[dirty] - to_hcal
-    return t
+    return t, clean
 
 
 #: Internal label of calibration-trigger events (written as mc_process 0).
@@ -328,13 +348,19 @@ GENERATORS: dict[int, Callable[[np.random.Generator, int, Context], Truth]] = {
 }
 
 
-def generate(rng: np.random.Generator, labels: np.ndarray, ctx: Context) -> Truth:
-    """Truth for events of the given labels (0-4, 6; CALIBRATION), drawn label by label."""
+Generator = Callable[[np.random.Generator, int, Context], Truth]
+
+
+def generate(rng: np.random.Generator, labels: np.ndarray, ctx: Context,
+             extra: dict[int, Generator] | None = None) -> Truth:
+    """Truth for events of the given labels (0-4, 6; CALIBRATION; and the labels of
+    ``extra``, e.g. the strata of :mod:`.strata`), drawn label by label."""
+    generators = {**GENERATORS, **(extra or {})}
     t = Truth.empty(len(labels))
-    for code in sorted(GENERATORS):
+    for code in sorted(generators):
         idx = np.flatnonzero(labels == code)
         if idx.size:
-            t.put(idx, GENERATORS[code](rng, idx.size, ctx))
+            t.put(idx, generators[code](rng, idx.size, ctx))
     return t
 
 
@@ -342,8 +368,8 @@ def overlay(rng: np.random.Generator, n: int, ctx: Context) -> tuple[Truth, np.n
     """Out-of-time beam particles for pile-up: a full-energy electron, hadron or muon by
     the beam composition, arriving uniformly within +-window ns of the trigger."""
     b = ctx.model.beam
-    kind = categorical(rng, np.array([1 - b.hadron_fraction - b.muon_fraction,
-                                      b.hadron_fraction, b.muon_fraction]), n)
+    h, mu = b.hadron_fraction * ctx.hadron_scale, b.muon_fraction * ctx.hadron_scale
+    kind = categorical(rng, np.array([1 - h - mu, h, mu]), n)
     t = Truth.empty(n)
     el = np.flatnonzero(kind == 0)
     if el.size:
@@ -361,7 +387,12 @@ def overlay(rng: np.random.Generator, n: int, ctx: Context) -> tuple[Truth, np.n
 
 def choose_processes(rng: np.random.Generator, n: int, ctx: Context
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Process labels (0-4) of n in-time physics triggers and their pile-up flags."""
-    labels = categorical(rng, np.array(ctx.model.processes.shares), n)
+    """Process labels (0-4) of n in-time physics triggers and their pile-up flags (the
+    beam-hadron share scaled by the beam's hadron contamination, ``ctx.hadron_scale``)."""
+    shares = np.array(ctx.model.processes.shares)
+    if ctx.hadron_scale != 1.0:
+        shares[BEAM_HADRON] *= ctx.hadron_scale
+        shares /= shares.sum()
+    labels = categorical(rng, shares, n)
     pileup = rng.random(n) < ctx.pileup
     return labels, pileup

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import SimulationConfig, pileup_probability
-from .expectations import box_background
+from .config import SimulationConfig, hadron_scale, pileup_probability
+from .expectations import box_background, exposure_box_background
+from .exposure import ExposurePlan, plan_exposure
 from .processes import PROCESS_NAMES, SIGNAL
 from .stream import (
     SIGNAL_STREAM,
@@ -24,6 +25,7 @@ from .stream import (
     Stream,
     base_run,
     calibration_count,
+    period_key,
     simulate_block,
     stream_length,
 )
@@ -75,6 +77,8 @@ class SimulationReport:
     wall_time: float
     signal: dict | None = None
     shards: list[dict] = field(default_factory=list)
+    #: Samples for an exposure: the strata, their rates, prescale and counts.
+    exposure: ExposurePlan | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -89,6 +93,7 @@ class SimulationReport:
             "expected_box_background": self.expected_box_background,
             "signal": self.signal,
             "shards": self.shards,
+            "exposure": self.exposure.to_dict() if self.exposure else None,
         }
 
 
@@ -174,13 +179,18 @@ def _groups(sizes: Sequence[int], jobs: int) -> list[list[int]]:
     return [g for g in groups if g]
 
 
-def _stream(period: Period, config: SimulationConfig, seed: int, n: int, *, signal: SignalSpec | None
-            ) -> Stream:
+def _stream(period: Period, config: SimulationConfig, seed: int, n: int, *, signal: SignalSpec | None,
+            plan: ExposurePlan | None = None) -> Stream:
     first = base_run(period.name)
-    kw = {}
+    kw: dict = {"hadron_scale": hadron_scale(config.detector, period.beam.particle),
+                "srd_window": (period.cuts.srd_min, period.cuts.srd_max)}
+    if plan is not None and signal is None:
+        labels = plan.labels(np.random.default_rng(
+            np.random.SeedSequence([seed, period_key(period.name), 0xE07, 1])))
+        kw |= {"labels": labels, "prescales": plan.prescales()}
     if signal is not None:
-        kw = {"key": (SIGNAL_STREAM, round(signal.mass * 1e6)), "signal": True,
-              "sample_fraction": signal.sample_fraction, "electron_share": signal.electron_share}
+        kw |= {"key": (SIGNAL_STREAM, round(signal.mass * 1e6)), "signal": True,
+               "sample_fraction": signal.sample_fraction, "electron_share": signal.electron_share}
         first += SIGNAL_RUN_OFFSET
     return Stream(period=period.name, e0=period.beam.energy, intensity=period.beam.intensity,
                   ecal_scale=period.calibration.ecal_scale,
@@ -198,9 +208,17 @@ def simulate_period(
     signal: SignalSpec | None = None,
     jobs: int = 1,
     config: SimulationConfig | None = None,
+    eot: float | None = None,
+    prescale: int | None = None,
 ) -> SimulationReport:
     """Simulate ``n_events`` background events of ``period`` (a catalog ``Period``) and
     optionally a signal sample, into sharded ROOT files under ``output``.
+
+    With ``eot`` the background is instead the sample of that exposure (``n_events`` is
+    ignored): every stratum at its per-EOT rate (:mod:`.exposure`), the abundant ones
+    that cannot reach the sidebands or the box prescaled by ``prescale`` (default: the
+    smallest integer keeping them at ``config.prescaled_events``), plus
+    ``config.exposure_calibration_events`` calibration triggers.
 
     Earlier shards of this period in ``output`` are removed first (other files are left
     alone). The files do not depend on ``events_per_shard`` (beyond where they are cut)
@@ -222,14 +240,27 @@ def simulate_period(
     output.mkdir(parents=True, exist_ok=True)
     remove_stale(output, period.name)
 
+    plan = None
+    signal_config = config   # a signal sample keeps the configured calibration share
+    if eot is not None:
+        plan = plan_exposure(
+            config, eot, period.beam.energy, period.beam.particle,
+            np.random.SeedSequence([seed, period_key(period.name), 0xE07]),
+            srd_window=(period.cuts.srd_min, period.cuts.srd_max), prescale=prescale)
+        if plan.physics_events == 0:
+            raise ValueError(f"period {period.name}: {eot:g} EOT hold no physics trigger")
+        n_cal = plan.calibration_events
+        f = n_cal / (n_cal + plan.physics_events)
+        config = config.model_copy(update={"calibration_fraction": f})
+        n_events = stream_length(plan.physics_events, config.calibration_fraction)
     f_cal = config.calibration_fraction
-    streams = [_stream(period, config, seed, n_events, signal=None)]
+    streams = [_stream(period, config, seed, n_events, signal=None, plan=plan)]
     shards = [(0, s) for s in plan_shards(streams[0], events_per_shard, output)]
     if signal is not None and signal.n_events > 0:
         n_phys = (stream_length(signal.n_events, signal.electron_share)
                   if signal.electron_share > 0 else signal.n_events)
-        n_sig = stream_length(n_phys, f_cal)
-        streams.append(_stream(period, config, seed, n_sig, signal=signal))
+        n_sig = stream_length(n_phys, signal_config.calibration_fraction)
+        streams.append(_stream(period, signal_config, seed, n_sig, signal=signal))
         shards += [(1, s) for s in plan_shards(streams[1], events_per_shard, output,
                                                mass_tag(signal.mass))]
 
@@ -267,11 +298,15 @@ def simulate_period(
         for code, k in r.physics.items():
             by_code[code] = by_code.get(code, 0) + k
     physics = {PROCESS_NAMES[c]: by_code[c] for c in sorted(by_code)}
-    eot = n_cal * config.eot_per_calibration
     pu = pileup_probability(config.detector, period.beam.intensity)
-    expected = box_background(config.detector, period.beam.energy, pu,
-                              n_events - calibration_count(n_events, f_cal),
-                              period.cuts)
+    if plan is not None:
+        eot_total = plan.eot
+        expected = exposure_box_background(config, plan, period.beam.energy, pu, period.cuts)
+    else:
+        eot_total = n_cal * config.eot_per_calibration
+        expected = box_background(config.detector, period.beam.energy, pu,
+                                  n_events - calibration_count(n_events, f_cal),
+                                  period.cuts)
     sig_info = None
     if signal is not None:
         written = sum(r.physics.get(SIGNAL, 0) for r in sig_results)
@@ -289,8 +324,8 @@ def simulate_period(
     report = SimulationReport(
         period=period.name, output=output, files=[r.path for r in results],
         n_events=n_events, calibration_events=n_cal, physics_events=physics,
-        eot_equivalent=eot, pileup_probability=pu, expected_box_background=expected,
-        wall_time=0.0, signal=sig_info,
+        eot_equivalent=eot_total, pileup_probability=pu, expected_box_background=expected,
+        wall_time=0.0, signal=sig_info, exposure=plan,
         shards=[{"file": r.path.name, "run": r.run, "events": r.n_events,
                  "calibration": r.calibration,
                  "physics": {PROCESS_NAMES[c]: k for c, k in sorted(r.physics.items())}}
@@ -313,14 +348,39 @@ def _write_json(path: Path, report: SimulationReport, period: Period, config: Si
         "catalog_period": period.model_dump(mode="json"),
         **report.to_dict(),
         "per_eot": {k: (v / eot if eot else None) for k, v in report.physics_events.items()},
-        "notes": [
+        "notes": _notes(report, config),
+        "config": config.model_dump(mode="json"),
+    }
+    tmp = path.with_name(path.name + ".part")
+    if report.exposure is not None:
+        # Written events of prescaled strata stand for `prescale` triggers each (by the
+        # stratum's process: pile-up events are counted with the process they overlay).
+        scaled: dict[str, float] = {}
+        for p in report.exposure.strata:
+            name = PROCESS_NAMES[p.rate.stratum.process]
+            scaled[name] = scaled.get(name, 0.0) + p.generated * p.prescale
+        doc["physics_triggers_scaled"] = scaled
+        doc["per_eot"] = {k: v / eot for k, v in scaled.items()}
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def _notes(report: SimulationReport, config: SimulationConfig) -> list[str]:
+    if report.exposure is None:
+        return [
             ("physics-trigger composition is enriched in electron-induced backgrounds "
              "relative to a real run, so that the sidebands are populated at demo size"),
             f"equivalent EOT = calibration events x {config.eot_per_calibration:g}",
             "beam muons are mc_process 3 (beam hadron)",
-        ],
-        "config": config.model_dump(mode="json"),
-    }
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+        ]
+    return [
+        (f"generated for {report.exposure.eot:.4g} EOT at the per-EOT rates of "
+         "SimulationConfig.rates (exposure.strata); the strata that can reach the sidebands "
+         "or the box are at their true rate (Poisson counts, weight 1)"),
+        ("prescaled strata (cannot reach the sidebands or the box): each its prescale "
+         "(exposure.strata), the branch mc_prescale of each event says how many triggers "
+         "it stands for; physics_triggers_scaled counts them scaled back"),
+        (f"{report.exposure.calibration_events} calibration triggers (their prescale: EOT / "
+         "calibration triggers)"),
+        "beam muons are mc_process 3 (beam hadron)",
+    ]

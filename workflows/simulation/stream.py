@@ -21,6 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import processes as proc
+from . import strata
 from .config import SimulationConfig, pileup_probability
 from .detector import Overlay, Readout, digitize
 from .processes import Context, Truth
@@ -43,6 +44,10 @@ BRANCHES: dict[str, tuple[type, tuple[int, ...]]] = {
     "mc_emiss": (np.float32, ()),
 }
 TRUTH_BRANCHES = ("mc_process", "mc_emiss")
+#: Written (with the truth) by samples generated for an exposure: the prescale of the
+#: event's stratum (physics triggers; 1 for calibration triggers). SCHEMA.md: "extra
+#: branches are ignored", and it has no other place for per-file metadata.
+EXPOSURE_BRANCHES: dict[str, tuple[type, tuple[int, ...]]] = {"mc_prescale": (np.uint32, ())}
 PHYSICS_BIT, CALIBRATION_BIT = 1, 2
 SIGNAL_STREAM = 6
 
@@ -116,6 +121,14 @@ class Stream:
     #: signal streams: share of the physics triggers that are process-0 electrons instead
     #: of A' events (every 1/share-th physics trigger, a prescaler like the calibration's)
     electron_share: float = 0.0
+    #: Beam hadrons per beam lepton relative to the e- beam (e+ beams: 10).
+    hadron_scale: float = 1.0
+    #: SRD analysis window of the period (MeV).
+    srd_window: tuple[float, float] = (1.0, 100.0)
+    #: Samples for an exposure: the generator label of every physics trigger, in stream
+    #: order, and the prescale of every label (:mod:`.exposure`).
+    labels: np.ndarray | None = field(default=None, compare=False)
+    prescales: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_blocks(self) -> int:
@@ -133,13 +146,22 @@ class Stream:
     def context(self) -> Context:
         model = self.config.detector
         pu = pileup_probability(model, self.intensity)
-        return Context(model=model, e0=self.e0, pileup=pu, sample_fraction=self.sample_fraction)
+        return Context(model=model, e0=self.e0, pileup=pu, sample_fraction=self.sample_fraction,
+                       hadron_scale=self.hadron_scale, srd_window=self.srd_window)
+
+    def physics_labels(self, start: int, stop: int, phys: np.ndarray) -> np.ndarray:
+        """Labels of the physics triggers ``phys`` (indices within [start, stop))."""
+        assert self.labels is not None
+        i = start + phys.astype(np.int64)
+        q = Fraction(self.config.calibration_fraction).limit_denominator(1_000_000)
+        before = i * q.numerator // q.denominator   # calibration triggers before event i
+        return self.labels[i - before]
 
 
 def _candidates(rng: np.random.Generator, labels: np.ndarray, pileup: np.ndarray, ctx: Context
                 ) -> tuple[Truth, Readout]:
     """Truth and readout of events of the given labels (no trigger applied yet)."""
-    t = proc.generate(rng, labels, ctx)
+    t = proc.generate(rng, labels, ctx, strata.GENERATORS)
     idx = np.flatnonzero(pileup)
     ov = None
     if idx.size:
@@ -178,6 +200,9 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
             ordinal = start + phys - calibration_count(start + phys, cfg.calibration_fraction)
             labels[phys[prescaled(ordinal, stream.electron_share)]] = proc.ELECTRON
         pileup[phys] = rng.random(phys.size) < ctx.pileup
+    elif stream.labels is not None:
+        labels[phys] = stream.physics_labels(start, stop, phys)
+        pileup[phys] = rng.random(phys.size) < ctx.pileup
     else:
         labels[phys], pileup[phys] = proc.choose_processes(rng, phys.size, ctx)
     t, r = _candidates(rng, labels, pileup, ctx)
@@ -201,7 +226,7 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
 
     trigger = np.where(cal, CALIBRATION_BIT, PHYSICS_BIT).astype(np.uint8)
     process = np.where(pileup & (labels != proc.SIGNAL), proc.PILEUP,
-                       np.maximum(labels, proc.ELECTRON)).astype(np.int8)
+                       strata.code_of(labels)).astype(np.int8)
     m = model
     out = {
         "trigger": trigger,
@@ -216,8 +241,13 @@ def simulate_block(stream: Stream, block: int) -> tuple[dict[str, np.ndarray], B
         "mc_process": process,
         "mc_emiss": r.emiss,
     }
+    if stream.labels is not None:
+        prescale = np.ones(128, np.uint32)
+        for label, k in stream.prescales:
+            prescale[label + 1] = k
+        out["mc_prescale"] = prescale[labels.astype(np.intp) + 1]
     for name, arr in out.items():
-        dtype, shape = BRANCHES[name]
+        dtype, shape = {**BRANCHES, **EXPOSURE_BRANCHES}[name]
         assert arr.dtype == dtype and arr.shape == (n, *shape), (name, arr.dtype, arr.shape)
     return out, stats
 

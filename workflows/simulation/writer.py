@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .stream import BRANCHES, CALIBRATION_BIT, TRUTH_BRANCHES, BlockSource, Stream
+from .stream import (
+    BRANCHES,
+    CALIBRATION_BIT,
+    EXPOSURE_BRANCHES,
+    TRUTH_BRANCHES,
+    BlockSource,
+    Stream,
+)
 
 PREFIX = "na64sim"
 PARTIAL = ".part"
@@ -92,17 +99,19 @@ def plan_shards(stream: Stream, events_per_shard: int, output: Path,
     return shards
 
 
-def branch_types(truth: bool) -> dict[str, np.dtype]:
-    """mktree branch types of SCHEMA.md (fixed-size arrays as subarray dtypes)."""
+def branch_types(truth: bool, exposure: bool = False) -> dict[str, np.dtype]:
+    """mktree branch types of SCHEMA.md (fixed-size arrays as subarray dtypes); with
+    ``exposure`` (and the truth) also ``mc_prescale``."""
+    branches = {**BRANCHES, **(EXPOSURE_BRANCHES if exposure and truth else {})}
     return {name: np.dtype((dtype, shape)) if shape else np.dtype(dtype)
-            for name, (dtype, shape) in BRANCHES.items()
+            for name, (dtype, shape) in branches.items()
             if truth or name not in TRUTH_BRANCHES}
 
 
 def write_shard(shard: Shard, source: BlockSource, truth: bool, compression_level: int
                 ) -> ShardResult:
     """Generate and write one shard; returns its event counts."""
-    types = branch_types(truth)
+    types = branch_types(truth, source.stream.labels is not None)
     block = source.stream.config.block_events
     result = ShardResult(shard.path, shard.run, shard.n_events, 0)
     tmp = shard.path.with_name(shard.path.name + PARTIAL)

@@ -32,6 +32,7 @@ from processors.errors import StatisticsError
 from processors.jsonio import Reader, open_document
 from workflows.processing.results import PeriodResult, read_results, write_json
 from workflows.stats.background import SidebandEstimate, estimate_box_background
+from workflows.stats.budget import background_budget
 
 if TYPE_CHECKING:
     from workflows.stats.diagnostics import FitDiagnostics
@@ -66,6 +67,8 @@ class PeriodBackground:
     a_observed: int
     c_observed: int
     estimates: dict[str, SidebandEstimate]
+    #: box events by true process (MC truth of an unblinded simulated sample), else None
+    truth_box: dict[str, int] | None = None
 
     @property
     def background(self) -> float:
@@ -85,6 +88,7 @@ class PeriodBackground:
             "box_observed": self.box_observed, "A": self.a_observed, "C": self.c_observed,
             "background": self.background, "background_error": self.error,
             "sidebands": {k: e.to_json() for k, e in self.estimates.items()},
+            **({"truth_box_by_process": self.truth_box} if self.truth_box is not None else {}),
         }
 
     @classmethod
@@ -98,8 +102,12 @@ class PeriodBackground:
         """The period in the object ``r`` reads."""
         box = r.optional_integer("box_observed")
         sidebands = r.obj("sidebands")
+        truth = None
+        if "truth_box_by_process" in r:
+            t = r.obj("truth_box_by_process")
+            truth = {k: t.integer(k) for k in t.keys()}
         return cls(r.text("period"), r.number("eot"), r.flag("blinded"), box, r.integer("A"), r.integer("C"),
-                   {k: SidebandEstimate.read(sidebands.obj(k)) for k in sidebands.keys()})
+                   {k: SidebandEstimate.read(sidebands.obj(k)) for k in sidebands.keys()}, truth)
 
 
 def period_background(result: PeriodResult, plots: Path | None = None) -> PeriodBackground:
@@ -115,7 +123,8 @@ def period_background(result: PeriodResult, plots: Path | None = None) -> Period
                                plots / f"sideband_{name}_{result.name}.png",
                                f"{result.name}: sideband {name} extrapolated into the box")
     r = s.regions
-    return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates)
+    return PeriodBackground(result.name, s.eot, result.blinded, r.box, r.A, r.C, estimates,
+                            s.truth_box_by_process)
 
 
 def model_inputs(backgrounds: list[PeriodBackground], signal: dict[str, float]) -> list[PeriodInputs]:
@@ -242,6 +251,9 @@ class FitReport:
             out["diagnostics"] = self.diagnostics.to_json()
         if self.breakdown is not None:
             out["breakdown"] = self.breakdown.to_json()
+        budget = background_budget(self.backgrounds)
+        if budget is not None:
+            out["background_budget"] = budget.to_json()
         return out
 
     @classmethod
