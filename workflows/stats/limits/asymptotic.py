@@ -5,7 +5,9 @@ few POI values.
 ``pyhf.infer.hypotest(mu, calctype="asymptotics")`` (:func:`~.search.asymptotic_cls`) fits
 five times per POI value: the Asimov dataset (a fit at mu = 0 to the data), the free fits
 to the data and to the Asimov dataset, and a fit at mu to each. Only the last two depend
-on mu. :class:`AsymptoticCurves` makes the first three once per problem (a free fit is
+on mu. :class:`AsymptoticCurves` makes the first three once per problem (and, for data
+equal to their Asimov dataset to ``SAME_DATA_TOL``, as blinded ones are, fits the data as
+it) (a free fit is
 redone only if its POI reaches an upper bound that a larger mu widens, as
 :meth:`Problem.fit_config` does), starts each conditional fit at the parameters of the
 conditional fit at the nearest mu already evaluated, and computes CLs with pyhf's own
@@ -45,6 +47,8 @@ logger = logging.getLogger(__package__)
 #: (warm-started fits agree to ~1e-4 in sqrt(q) on the demo's 40-parameter model, so the
 #: step criterion ends those searches; the limits are asked to 1e-2, the tests to 1e-5).
 FUNCTION_TOL = 1e-6
+#: Data within this relative difference of their Asimov dataset are fitted as it.
+SAME_DATA_TOL = 1e-6
 STEP_RTOL = 1e-5
 _MAX_STEPS = 30
 
@@ -77,6 +81,9 @@ class AsymptoticCurves:
             return_fitted_pars=True)
         self.calls += 1
         self.asimov = np.asarray(asimov, dtype=float)
+        # Blinded data (box at the background expectation) are their own Asimov dataset up
+        # to the b-only fit's precision: their fits are the Asimov fits.
+        self.data_is_asimov = bool(np.all(np.abs(self.asimov - p.data) <= SAME_DATA_TOL * (1.0 + np.abs(p.data))))
         self._start = np.asarray(pars, dtype=float)  # the b-only fit: where the fits start
         self._free: dict[str, tuple[float, _Fit]] = {}  # kind -> (POI upper bound, fit)
         self.points: dict[float, _Point] = {}
@@ -93,6 +100,8 @@ class AsymptoticCurves:
             # a wider bound changes nothing unless the fit's POI sat at the narrower one
             if upper <= hi or fit.pars[self.problem.poi_index] < 0.999 * hi:
                 return fit
+        if kind == "data" and self.data_is_asimov:
+            return self._free_fit("asimov", mu)
         data = self.problem.data if kind == "data" else self.asimov
         pars, val = mle.fit(data, self.problem.model, init, bounds, fixed, return_fitted_val=True)
         self.calls += 1
@@ -130,7 +139,7 @@ class AsymptoticCurves:
                 point = _Point(self._conditional("asimov", mu))
                 self.points[mu] = point
             if observed and point.data is None:
-                point.data = self._conditional("data", mu)
+                point.data = point.asimov if self.data_is_asimov else self._conditional("data", mu)
         return point
 
     # -- CLs -----------------------------------------------------------------------------

@@ -66,3 +66,21 @@ def test_fast_limits_need_few_fits() -> None:
     assert limits.expected is not None and limits.observed > 0
     # the straightforward search evaluates ~36 POI values, 5 fits each
     assert len(limits.scan.mu) <= 8
+
+
+def test_blinded_data_are_fitted_as_their_asimov_dataset() -> None:
+    """Blinded (box at the background expectation): the data fits are the Asimov fits, and
+    the limits still equal the straightforward ones (observed = median)."""
+    spec = workspace(SHARES["heavy"])
+    for channel in spec["observations"]:
+        if channel["name"] == "signal_box":
+            channel["data"] = [0.4, 1.2, 0.8]
+    problem = make_problem(spec)
+    curves = AsymptoticCurves(problem)
+    assert curves.data_is_asimov
+    reference = straightforward(spec, 0.1)
+    fast = upper_limit(spec, cl=0.9, method="asymptotic")
+    np.testing.assert_allclose([fast.observed, *(fast.expected or ())], reference, rtol=2e-4)
+    for mu in (0.5, 2.0):
+        curves.cls(mu)
+    assert curves.calls == 2 + 2  # Asimov data, one free fit; one Asimov fit per POI value
