@@ -266,9 +266,9 @@ class AsymptoticCurves:
         return self._secant(excess, start, start * 1.05)
 
 def asymptotic_roots(curves: AsymptoticCurves, alpha: float, expected: bool,
-                mu_ref: float) -> dict[int, float] | None:
+                     mu_ref: float) -> dict[int, float] | None:
     """{0: observed, 1..5: -2..+2 sigma} limits of :class:`AsymptoticCurves`; None if a
-    search failed or a limit does not cross alpha where found."""
+    search failed (the calculator then brackets and uses brentq)."""
     roots: dict[int, float] = {}
     median = curves.expected_limit(2, alpha, mu_ref)
     if median is None:

@@ -82,16 +82,10 @@ def _teststat_row(job: ToyJob, x: np.ndarray, mus: np.ndarray) -> np.ndarray:
     return row
 
 
-def _started_at(job: ToyJob, pars: Sequence[float]) -> ToyJob:
-    """``job`` with the fits starting at the toys' generating parameters (inside the bounds)."""
-    init = [min(max(float(v), lo), hi) for v, (lo, hi) in zip(pars, job.bounds, strict=True)]
-    return ToyJob(job.model, init, job.bounds, job.fixed)
-
-
 def run_bonly_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
                     mus: Sequence[float]) -> np.ndarray:
     """Background-only toys of one batch: qtilde, shape (ntoys, len(mus))."""
-    return toy_teststats(_started_at(job, pars), sample_toys(job.model, pars, ntoys, seed), mus)
+    return toy_teststats(job, sample_toys(job.model, pars, ntoys, seed), mus)
 
 
 def run_band_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
@@ -102,13 +96,13 @@ def run_band_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
     toys = sample_toys(job.model, pars, ntoys, seed)
     n_main = toys.shape[1] - len(aux)
     toys[:, n_main:] = np.asarray(aux, dtype=float)
-    return toy_teststats(_started_at(job, pars), toys, mus)
+    return toy_teststats(job, toys, mus)
 
 
 def run_splusb_batch(job: ToyJob, pars: Sequence[float], ntoys: int, seed: int,
                      mu: float) -> np.ndarray:
     """Signal+background toys of one batch at ``mu``: qtilde, shape (ntoys,)."""
-    return toy_teststats(_started_at(job, pars), sample_toys(job.model, pars, ntoys, seed), [mu])[:, 0]
+    return toy_teststats(job, sample_toys(job.model, pars, ntoys, seed), [mu])[:, 0]
 
 
 def _batches(ntoys: int, batch_size: int) -> list[int]:
