@@ -70,7 +70,8 @@ def upper_limit(
     ``data`` defaults to the workspace's observations (required with a Model).
     ``client`` (a ``distributed.Client``) parallelises toys. ``seed=None`` draws a
     fresh seed (reported in the result). ``npoints`` is the toy grid size, ``rtol`` the
-    root-finding tolerance of the asymptotic and exact methods.
+    root-finding tolerance of the exact method and of the asymptotic method's fallback
+    search (its secant searches stop at the tolerances of :mod:`.asymptotic`).
     """
     if not 0.0 < cl < 1.0:
         raise ValueError(f"cl must be in (0, 1), got {cl}")

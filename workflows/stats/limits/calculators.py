@@ -3,6 +3,7 @@ exact and toy calculators, and :func:`make_calculator`."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,12 +12,14 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import optimize, special, stats
 
+from .asymptotic import AsymptoticCurves, asymptotic_roots
 from .problem import Problem, _counting_rates, _events_reference, _mu_reference
 from .result import _PERCENTILES, LimitError, Scan, _as_band, _Band, _curves, _scan
-from .search import _Cached, _solve_curves, asymptotic_cls
+from .search import _Cached, _solve_curves
 from .toy_cls import _toy_limits, _ToyRunner
 
 DEFAULT_NTOYS = 1000
+logger = logging.getLogger(__package__)
 DEFAULT_BATCH_SIZE = 100
 
 
@@ -56,7 +59,9 @@ def _band(roots: dict[int, float], expected: bool) -> _Band | None:
 
 
 class AsymptoticCalculator:
-    """Asymptotic CLs (pyhf.infer.hypotest), ``brentq`` on each curve."""
+    """Asymptotic CLs (pyhf's formulas), the mu-independent fits made once
+    (:class:`~.asymptotic.AsymptoticCurves`): the expected limits from sqrt(q_mu,A), the
+    observed one by the secant method; bracketing and ``brentq`` if a search fails."""
 
     method = "asymptotic"
 
@@ -64,13 +69,18 @@ class AsymptoticCalculator:
         self.problem, self.rtol = problem, rtol
 
     def cls(self, mus: np.ndarray) -> np.ndarray:
-        return np.array([asymptotic_cls(self.problem, m) for m in mus])
+        curves = AsymptoticCurves(self.problem)
+        return np.array([curves.cls(m) for m in mus])
 
     def limits(self, alpha: float, expected: bool) -> Limits:
-        func = _Cached(lambda mu: asymptotic_cls(self.problem, mu))
-        roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
-                              self.rtol)
-        return Limits(roots[0], _band(roots, expected), func.scan())
+        curves = AsymptoticCurves(self.problem)
+        roots = asymptotic_roots(curves, alpha, expected, _mu_reference(self.problem))
+        if roots is None:
+            logger.debug("asymptotic limits: the secant search failed, bracketing instead")
+            func = _Cached(curves.cls)
+            roots = _solve_curves(func, _mu_reference(self.problem), alpha, _curves(expected),
+                                  self.rtol)
+        return Limits(roots[0], _band(roots, expected), curves.scan())
 
 
 def _count_floor(n: np.ndarray) -> np.ndarray:

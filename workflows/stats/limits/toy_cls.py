@@ -3,14 +3,17 @@ or on Dask), the observed limit, the band from the background-only repetitions' 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyhf
 from pyhf.infer import mle
 
+from .asymptotic import AsymptoticCurves, asymptotic_roots
 from .problem import Problem, _mu_reference
 from .result import _PERCENTILES, BAND_SIGMAS, LimitError, Scan, _as_band, _Band, _curves, _scan
 from .search import _Cached, _solve_curves, asymptotic_cls
@@ -191,13 +194,17 @@ def _toy_band(table: _ToyTable, alpha: float) -> np.ndarray:
 
 def _toy_grid(problem: Problem, alpha: float, curves: list[int], npoints: int) -> np.ndarray:
     """Grid spanning the asymptotic limits (generously: they are off at low counts)."""
-    func = _Cached(lambda mu: asymptotic_cls(problem, mu))
-    try:
-        roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol=1e-3)
-        lo, hi = 0.5 * min(roots.values()), 2.0 * max(roots.values())
-    except LimitError:
-        ref = _mu_reference(problem)
-        lo, hi = ref / 4.0, ref * 4.0
+    roots = None
+    with contextlib.suppress(LimitError, pyhf.exceptions.FailedMinimization):
+        roots = asymptotic_roots(AsymptoticCurves(problem), alpha, 1 in curves, _mu_reference(problem))
+    if roots is None:
+        func = _Cached(lambda mu: asymptotic_cls(problem, mu))
+        try:
+            roots = _solve_curves(func, _mu_reference(problem), alpha, curves, rtol=1e-3)
+        except LimitError:
+            ref = _mu_reference(problem)
+            return np.geomspace(ref / 4.0, ref * 4.0, npoints)
+    lo, hi = 0.5 * min(roots.values()), 2.0 * max(roots.values())
     return np.geomspace(lo, hi, npoints)
 
 
