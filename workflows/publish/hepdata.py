@@ -29,9 +29,11 @@ exclusion tables, never written as inf or NaN; every number written is finite.
 
 Keywords (HEPData's ``observables``, ``reactions``, ``cmenergies``, ``phrases``):
 
-* ``reactions``: ``E- PB --> E- PB A'`` (A' bremsstrahlung off the lead of the active
-  target) with ``A' --> INVISIBLE`` for the epsilon tables and ``A' --> CHI CHIBAR`` for
-  the y tables; the count tables have the beam reaction ``E- PB --> X``.
+* ``reactions``: per beam particle of the periods, ``E- PB --> E- PB A'`` (or ``E+ ...``:
+  A' bremsstrahlung off the lead of the active target) and ``E+ E- --> A'`` (resonant
+  annihilation of shower and beam positrons on the target's electrons, part of the yield),
+  with ``A' --> INVISIBLE`` for the epsilon tables and ``A' --> CHI CHIBAR`` for the y
+  tables; the count tables have the beam reactions ``E- PB --> X`` (``E+ PB --> X``).
 * ``cmenergies``: fixed target, so sqrt(s) of the beam electron on a nucleon at rest,
   sqrt(m_e^2 + m_N^2 + 2 E0 m_N) (13.7 GeV at E0 = 100 GeV), one per beam energy; the
   beam energy itself is a qualifier of every dependent variable.
@@ -71,8 +73,19 @@ NUCLEON_MASS = 0.938272
 ELECTRON_MASS = 0.000511
 #: Significant digits written (hepdata_lib rounds every value and uncertainty to these).
 DIGITS = 6
-REACTION_APRIME = "E- PB --> E- PB A'"
-REACTION_BEAM = "E- PB --> X"
+REACTION_ANNIHILATION = "E+ E- --> A'"
+
+
+def reaction_aprime(particle: str) -> str:
+    """A' bremsstrahlung of a beam ``particle`` (e- or e+) in HEPData's notation."""
+    p = particle.upper()
+    return f"{p} PB --> {p} PB A'"
+
+
+def reaction_beam(particle: str) -> str:
+    return f"{particle.upper()} PB --> X"
+
+
 PHRASES = ["Dark photon", "Light dark matter", "Missing energy", "Fixed target", "Exclusion limit",
            "Invisible decay"]
 WORKSPACE_DESCRIPTION = (
@@ -121,6 +134,11 @@ class _Context:
         self.simulated = simulated
         self.cl = _percent(report.cl)
         self.beam_energies = sorted({float(s.beam_energy) for s in summaries})
+        present = {s.beam_particle for s in summaries}
+        particles = [p for p in ("e-", "e+") if p in present] or ["e-"]
+        self.aprime_reactions = [*map(reaction_aprime, particles), REACTION_ANNIHILATION]
+        self.beam_reactions = [reaction_beam(p) for p in particles]
+        self.beam = " and ".join({"e-": "electrons", "e+": "positrons"}[p] for p in particles)
         self.eot = float(report.total_eot)
 
     def keywords(self, observables: list[str], reactions: list[str]) -> dict[str, list[Any]]:
@@ -130,8 +148,8 @@ class _Context:
                 "phrases": phrases}
 
     def qualify(self, v: Variable, cl: bool = True, eot: bool = True) -> Variable:
-        v.add_qualifier("RE", REACTION_APRIME if cl else REACTION_BEAM)
-        v.add_qualifier("Beam", "electrons on the lead of the active target (ECAL)")
+        v.add_qualifier("RE", "; ".join(self.aprime_reactions if cl else self.beam_reactions))
+        v.add_qualifier("Beam", f"{self.beam} on the lead of the active target (ECAL)")
         v.add_qualifier("$E_{beam}$", ", ".join(f"{e:g}" for e in self.beam_energies), "GeV")
         if cl:
             v.add_qualifier("CL", self.cl)
@@ -226,7 +244,7 @@ def exclusion_tables(ctx: _Context, exclusion: Exclusion) -> list[Table]:
     t = _table("Exclusion epsilon",
                "Upper limit on the kinetic mixing $\\epsilon$ of the dark photon $A'$ decaying invisibly "
                f"(A' -> invisible), versus its mass. {common}",
-               ctx.keywords(["EPSILON"], [REACTION_APRIME, "A' --> INVISIBLE"]), location)
+               ctx.keywords(["EPSILON"], [*ctx.aprime_reactions, "A' --> INVISIBLE"]), location)
     t.add_variable(_variable("$m_{A'}$", "GeV", independent=True, values=masses))
     extra = {"Method": method}
     t.add_variable(_limit_variable(ctx, "$\\epsilon$", eps_exp, rows, extra))
@@ -243,7 +261,7 @@ def exclusion_tables(ctx: _Context, exclusion: Exclusion) -> list[Table]:
                    f"(m_\\chi/m_{{A'}})^4$ versus the mass of the dark-matter particle $\\chi$, for "
                    f"$\\alpha_D = {alpha:g}$ and $m_{{A'}} = {MASS_RATIO:g} m_\\chi$ (A' -> chi chibar). "
                    f"{common}",
-                   ctx.keywords(["Y"], [REACTION_APRIME, "A' --> CHI CHIBAR"]), location)
+                   ctx.keywords(["Y"], [*ctx.aprime_reactions, "A' --> CHI CHIBAR"]), location)
         t.add_variable(_variable("$m_{\\chi}$", "GeV", independent=True, values=[m / MASS_RATIO for m in masses]))
         extra = {"$\\alpha_D$": f"{alpha:g}", "$m_{A'}/m_{\\chi}$": f"{MASS_RATIO:g}", "Method": method}
         t.add_variable(_limit_variable(ctx, "$y$", y_exp, rows, extra))
@@ -273,7 +291,7 @@ def efficiency_table(ctx: _Context, exclusion: Exclusion, efficiencies: dict[str
                f"period, and the total expected number of A' events at $\\epsilon = {EPSILON_REF:g}$, "
                "versus the A' mass: the inputs of the exclusion limits."
                + (" Simulated data." if ctx.simulated else ""),
-               ctx.keywords(["EFF", "N"], [REACTION_APRIME]), "na64 fit: limits.json (efficiency_at_masses)")
+               ctx.keywords(["EFF", "N"], ctx.aprime_reactions), "na64 fit: limits.json (efficiency_at_masses)")
     t.add_variable(_variable("$m_{A'}$", "GeV", independent=True, values=[float(exclusion.masses[i]) for i in rows]))
     v = ctx.qualify(_variable(f"Expected A' events at $\\epsilon = {EPSILON_REF:g}$",
                               values=[float(exclusion.signal[i]) for i in rows]), cl=False)
@@ -311,7 +329,7 @@ def background_table(ctx: _Context) -> Table:
                + ("The signal box is blinded: no observed box count. " if blinded
                   else "Events observed in the signal box. ")
                + ("Simulated data." if ctx.simulated else ""),
-               ctx.keywords(["N"], [REACTION_BEAM]), "na64 fit: limits.json (periods)")
+               ctx.keywords(["N"], ctx.beam_reactions), "na64 fit: limits.json (periods)")
     t.add_variable(_variable("Period", independent=True, values=names))
     t.add_variable(ctx.qualify(_variable("EOT", values=[float(b.eot) for b in bgs] + [float(report.total_eot)]),
                                cl=False, eot=False))
@@ -347,7 +365,7 @@ def cutflow_tables(ctx: _Context, summaries: Sequence[PeriodSummary]) -> list[Ta
                    "cut of the selection, in chain order."
                    + (" Blinded: events in the signal box are excluded at every step." if s.blinded else "")
                    + (" Simulated data." if ctx.simulated else ""),
-                   ctx.keywords(["N"], [REACTION_BEAM]), "na64 process: summary.json (cutflow)")
+                   ctx.keywords(["N"], ctx.beam_reactions), "na64 process: summary.json (cutflow)")
         t.add_variable(_variable("Cut", independent=True, values=[c.cut for c in s.cutflow]))
         v = _variable("Events", values=[int(c.events) for c in s.cutflow])
         v.add_qualifier("Period", s.period)

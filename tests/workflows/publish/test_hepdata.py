@@ -310,3 +310,26 @@ def test_relative_paths_as_the_demo_gives_them(tmp_path, workspace, monkeypatch)
     directory = hepdata_for_results(results, results / "hepdata")
     assert validate_submission(directory) == []
     assert (directory / "workspace.json").is_file()
+
+
+def test_reactions_follow_the_periods_beam_particles(tmp_path, workspace):
+    """A positron period adds E+ PB --> E+ PB A'; the annihilation E+ E- --> A' is in the
+    yield of both beams, so it is a reaction of the limits either way."""
+    electrons = write_submission(make_report(True), summaries(True), workspace, tmp_path / "e",
+                                 simulated=True)
+    mixed = summaries(True)
+    mixed[-1] = mixed[-1].model_copy(update={"beam_particle": "e+"})
+    both = write_submission(make_report(True), mixed, workspace, tmp_path / "ep", simulated=True)
+    assert validate_submission(both) == []
+
+    def reactions(directory: Path) -> set[str]:
+        tables = yaml.safe_load_all((directory / "submission.yaml").read_text())
+        return {r for t in tables for k in t.get("keywords", []) if k["name"] == "reactions"
+                for r in k["values"]}
+
+    assert "E+ PB --> E+ PB A'" not in reactions(electrons)
+    assert {"E- PB --> E- PB A'", "E+ E- --> A'", "E- PB --> X"} <= reactions(electrons)
+    assert {"E- PB --> E- PB A'", "E+ PB --> E+ PB A'", "E+ E- --> A'",
+            "E+ PB --> X"} <= reactions(both)
+    assert "electrons and positrons on the lead" in (both / "exclusion_epsilon.yaml").read_text()
+    assert "positrons" not in (electrons / "exclusion_epsilon.yaml").read_text()
