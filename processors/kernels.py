@@ -145,6 +145,17 @@ def module_sums(
     return total, selected
 
 
+def lowest_highest(modules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest value of each row of an (n, k) array (NaN if any is NaN).
+
+    Per column, elementwise: faster than reductions over a few columns."""
+    lowest, highest = modules[:, 0].copy(), modules[:, 0].copy()
+    for j in range(1, modules.shape[1]):
+        np.minimum(lowest, modules[:, j], out=lowest)
+        np.maximum(highest, modules[:, j], out=highest)
+    return lowest, highest
+
+
 def warm_up() -> None:
     """Load the kernels (from numba's cache, or compile them) for the argument types the
     processors pass: C-contiguous float32 cells, int64 indices, float64 outputs.

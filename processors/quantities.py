@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from processors.kernels import module_sums, shower_shape
+from processors.kernels import lowest_highest, module_sums, shower_shape
 from processors.reading import read_column
 from processors.reference import ShowerReference
-from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
+from processors.schema import physics_mask
 
 #: Branches the search reads (SCHEMA.md names).
 SEARCH_BRANCHES = (
@@ -32,17 +32,8 @@ def read_columns(events: Any, with_truth: bool) -> dict[str, np.ndarray]:
 
 
 def physics_index(trigger: np.ndarray) -> np.ndarray:
-    """Physics-trigger events; any event with the calibration bit is left out."""
-    return np.flatnonzero((trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool))
-
-
-def _lowest_highest(modules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest value of each row of an (n, k) array (NaN if any is NaN)."""
-    lowest, highest = modules[:, 0].copy(), modules[:, 0].copy()
-    for j in range(1, modules.shape[1]):
-        np.minimum(lowest, modules[:, j], out=lowest)
-        np.maximum(highest, modules[:, j], out=highest)
-    return lowest, highest
+    """Entries of the physics-trigger events (:func:`processors.schema.physics_mask`)."""
+    return np.flatnonzero(physics_mask(trigger))
 
 
 @dataclass
@@ -84,8 +75,8 @@ class EventQuantities:
         hcal_all, e_hcal = module_sums(columns["hcal"], idx, tuple(hcal_modules))
         # Per module, elementwise (faster than reductions over 3 columns); NaN propagates
         # through minimum and maximum, so an event with a NaN module fails every cut.
-        srd_lowest, srd_highest = _lowest_highest(columns["srd"][idx])
-        veto_lowest, veto_highest = _lowest_highest(columns["veto"][idx])
+        srd_lowest, srd_highest = lowest_highest(columns["srd"][idx])
+        veto_lowest, veto_highest = lowest_highest(columns["veto"][idx])
         ecal_time = columns["ecal_time"][idx]
         finite = (np.isfinite(e_ecal) & np.isfinite(hcal_all) & np.isfinite(ecal_time)
                   & np.isfinite(srd_lowest) & np.isfinite(srd_highest)

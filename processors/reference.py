@@ -65,7 +65,7 @@ from coffea.processor import ProcessorABC
 from processors.chunk_memory import release_previous_chunk
 from processors.cuts import Thresholds
 from processors.errors import ProcessingError
-from processors.kernels import NEIGHBOURS, module_sums, shower_chi2, shower_shape
+from processors.kernels import NEIGHBOURS, lowest_highest, module_sums, shower_chi2, shower_shape
 from processors.output import (
     REFERENCE_ENERGY_EDGES,
     REFERENCE_SUMS_SHAPE,
@@ -74,7 +74,7 @@ from processors.output import (
     chunk_key,
 )
 from processors.reading import READ_ERRORS, describe, read_column
-from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
+from processors.schema import CALIBRATION_BIT, physics_mask
 
 log = logging.getLogger(__name__)
 
@@ -366,10 +366,6 @@ def reference_from_output(output: ReferenceSums, central_cell: tuple[int, int],
     return reference_from_bins(central_cell, beam_energy, total, tuple(keys))
 
 
-def _lowest_highest(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return values.min(axis=1), values.max(axis=1)
-
-
 class ShowerReferenceProcessor(ProcessorABC):
     """First pass: per-chunk sums, per energy bin, of the tower fractions of the
     calibration electrons and of the low-energy physics-trigger electrons.
@@ -415,7 +411,7 @@ class ShowerReferenceProcessor(ProcessorABC):
         x, y = self.central_cell
         trigger = column("trigger")
         calib = np.flatnonzero(trigger & CALIBRATION_BIT)
-        physics = ((trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool))
+        physics = physics_mask(trigger)
         if physics.any():  # cheap track preselection before the ECAL is read
             p = column("beam_momentum")
             physics &= (p < (1 - sel.momentum_window) * e0) & (p > 0)
@@ -436,7 +432,7 @@ class ShowerReferenceProcessor(ProcessorABC):
         k[:nc] = np.where(ok[:nc] & (e[:nc] > lo * e0) & (e[:nc] < hi * e0), len(edges) - 2, -1)
         if low.size:
             _, e_hcal = module_sums(column("hcal"), low, sel.hcal_modules)
-            _, veto = _lowest_highest(column("veto")[low])
+            _, veto = lowest_highest(column("veto")[low])
             e_low = e[nc:]
             ratio = e_low / column("beam_momentum")[low]
             good = (ok[nc:] & (e_hcal * sel.hcal_scale < sel.hcal_max) & (veto < sel.veto_max)

@@ -58,6 +58,12 @@ MC_BRANCHES = tuple(b.name for b in BRANCHES if b.mc_only)
 PHYSICS_BIT = 1 << 0
 CALIBRATION_BIT = 1 << 1
 
+
+def physics_mask(trigger: np.ndarray) -> np.ndarray:
+    """Physics-trigger events; any event with the calibration bit is left out."""
+    mask: np.ndarray = (trigger & PHYSICS_BIT).astype(bool) & ~(trigger & CALIBRATION_BIT).astype(bool)
+    return mask
+
 #: mc_process values (SCHEMA.md).
 PROCESSES = {
     0: "electron shower",

@@ -58,10 +58,10 @@ import numpy as np
 from processors.cuts import CHAIN, Thresholds, cut_names
 from processors.errors import InputError
 from processors.invisible import PeriodSetup, chunk_quantities, plane_regions
-from processors.quantities import SEARCH_BRANCHES, physics_index
+from processors.quantities import SEARCH_BRANCHES
 from processors.reading import read_column
 from processors.reference import ShowerReference
-from processors.schema import BY_NAME, CALIBRATION_BIT, PHYSICS_BIT, TREE_NAME
+from processors.schema import BY_NAME, CALIBRATION_BIT, PHYSICS_BIT, TREE_NAME, physics_mask
 from processors.variations import Variation, nominal
 from workflows.lazy_columns import derived_column
 from workflows.processing.catalog import CatalogError, Period, load_period
@@ -130,8 +130,7 @@ def field_values(name: str, columns: Mapping[str, np.ndarray], context: PeriodCo
     trigger = columns.get("trigger")
     if name in ("physics", "calibration", "passes_all") or name.startswith("region:"):
         assert trigger is not None
-        physics = np.zeros(n, bool)
-        physics[physics_index(trigger)] = True
+        physics = physics_mask(trigger)
         if name == "physics":
             return physics
         if name == "calibration":
