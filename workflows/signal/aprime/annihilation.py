@@ -82,13 +82,17 @@ from .constants import (
     Z_OVER_A_SC,
     Z_PB,
 )
-from .track_length import cumulative_track_length, ecal_radiation_length_cm, primary_cumulative
+from .track_length import (
+    cumulative_track_length,
+    ecal_radiation_length_cm,
+    integrate_over_r,
+    primary_cumulative,
+)
 
 #: The beam particle.
 Particle = Literal["e-", "e+"]
 PARTICLES: tuple[str, ...] = get_args(Particle)
 
-_R_NODES, _R_WEIGHTS = np.polynomial.legendre.leggauss(96)
 _V_NODES, _V_WEIGHTS = np.polynomial.legendre.leggauss(8)
 #: beam-energy Gaussian truncated at this many RMS
 _N_SIGMA = 8.0
@@ -99,6 +103,24 @@ def check_particle(particle: str) -> Particle:
     if particle not in PARTICLES:
         raise ValueError(f"beam particle must be one of {', '.join(PARTICLES)}, got {particle!r}")
     return cast(Particle, particle)
+
+
+def check_masses(mass: ArrayLike) -> tuple[NDArray[np.float64], bool]:
+    """``mass`` [GeV] as a 1-d array, and whether it was a scalar; ValueError unless positive."""
+    m = np.asarray(mass, dtype=float)
+    scalar = m.ndim == 0
+    m = np.atleast_1d(m)
+    if np.any(m <= 0):
+        raise ValueError("A' mass must be positive")
+    return m, scalar
+
+
+def check_threshold(e0: float, threshold: float | None) -> float:
+    """The A' energy threshold [GeV] (default 0.5 e0, the box edge); ValueError outside [0, e0)."""
+    t = 0.5 * e0 if threshold is None else float(threshold)
+    if not 0.0 <= t < e0:
+        raise ValueError(f"threshold must be in [0, E0), got {t} for E0={e0}")
+    return t
 
 
 def resonance_energy(mass: ArrayLike) -> NDArray[np.float64]:
@@ -147,19 +169,12 @@ def electron_density_cm3() -> float:
 def primary_density_dv(v: ArrayLike, b: float = TSAI_B) -> NDArray[np.float64]:
     """dG/dv = (1/b) int_0^inf v^(r-1) e^(-v) / Gamma(r) dr: the primary's track length [X0]
     per unit v = ln(E0/E), for a beam of exactly E0 (singular, but integrable, at v -> 0)."""
-    v = np.atleast_1d(np.asarray(v, dtype=float))
-    out = np.full_like(v, np.inf)
-    pos = v > 0
-    vp = v[pos]
-    big = vp + 20.0 + 8.0 * np.sqrt(vp)
-    with np.errstate(divide="ignore"):
-        small = np.where(vp < 0.05, 36.0 / np.log(1.0 / vp), np.inf)
-    r_max = np.minimum(big, small)
-    r = 0.5 * r_max[:, None] * (_R_NODES + 1.0)
-    # v^(r-1) e^(-v) / Gamma(r) = r v^(r-1) e^(-v) / Gamma(r+1): finite at r -> 0
-    vals = r * np.exp((r - 1.0) * np.log(vp[:, None]) - vp[:, None]) / gamma_fn(r + 1.0)
-    out[pos] = 0.5 * r_max * np.sum(vals * _R_WEIGHTS, axis=1) / b
-    return out
+    def density(r: NDArray[np.float64], vp: NDArray[np.float64]) -> NDArray[np.float64]:
+        # v^(r-1) e^(-v) / Gamma(r) = r v^(r-1) e^(-v) / Gamma(r+1): finite at r -> 0
+        values: NDArray[np.float64] = r * np.exp((r - 1.0) * np.log(vp) - vp) / gamma_fn(r + 1.0)
+        return values
+
+    return integrate_over_r(v, density, b, np.inf)
 
 
 def primary_density_smeared(
@@ -243,15 +258,9 @@ def annihilation_per_eot(
     """Resonant A' (e+ e- -> A') with E_A' = E_R > threshold per incident ``particle``
     (mass, e0, threshold in GeV; threshold defaults to 0.5 e0; vectorised over mass)."""
     particle = check_particle(particle)
-    m = np.asarray(mass, dtype=float)
-    scalar = m.ndim == 0
-    m = np.atleast_1d(m)
-    if np.any(m <= 0):
-        raise ValueError("A' mass must be positive")
+    m, scalar = check_masses(mass)
     e0 = float(e0)
-    t = 0.5 * e0 if threshold is None else float(threshold)
-    if not 0.0 <= t < e0:
-        raise ValueError(f"threshold must be in [0, E0), got {t} for E0={e0}")
+    t = check_threshold(e0, threshold)
     e_r = resonance_energy(m)
     strength = resonance_strength_pb_gev(m, epsilon)
     counted = (strength > 0) & (e_r > t)

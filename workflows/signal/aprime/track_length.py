@@ -29,6 +29,7 @@ g = 1/(b ln(1+s)), h = 4/3/s - 4/3/(s+1) + 1/(s+2), p = 2 [1/(s+1) - 4/3/(s+2) +
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -48,13 +49,21 @@ from .constants import (
 _R_NODES, _R_WEIGHTS = np.polynomial.legendre.leggauss(96)
 
 
-def primary_cumulative(v: ArrayLike, b: float = TSAI_B) -> NDArray[np.float64]:
-    """G(v) = (1/b) int_0^inf P(r, v) dr: primary track length [X0] with E > E0 e^(-v).
+def integrate_over_r(
+    v: ArrayLike,
+    integrand: Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]],
+    b: float,
+    at_zero: float,
+) -> NDArray[np.float64]:
+    """(1/b) int_0^inf integrand(r, v) dr for every v > 0 (``at_zero`` where v <= 0), with
+    r = b t the Gamma-law shape of the primary after t X0.
 
-    Gauss-Legendre in r on [0, R(v)], R chosen so that P(R, v) < 1e-12.
+    Gauss-Legendre in r on [0, R(v)], R chosen so that the Gamma-law integrands
+    (P(r, v) and its v-derivative) are below 1e-12 beyond it. ``integrand`` gets r as
+    (m, nodes) and v as (m, 1).
     """
     v = np.atleast_1d(np.asarray(v, dtype=float))
-    out = np.zeros_like(v)
+    out = np.full_like(v, at_zero)
     pos = v > 0
     vp = v[pos]
     big = vp + 20.0 + 8.0 * np.sqrt(vp)
@@ -62,9 +71,13 @@ def primary_cumulative(v: ArrayLike, b: float = TSAI_B) -> NDArray[np.float64]:
         small = np.where(vp < 0.05, 36.0 / np.log(1.0 / vp), np.inf)
     r_max = np.minimum(big, small)
     r = 0.5 * r_max[:, None] * (_R_NODES + 1.0)
-    vals = gammainc(r, vp[:, None])
-    out[pos] = 0.5 * r_max * np.sum(vals * _R_WEIGHTS, axis=1) / b
+    out[pos] = 0.5 * r_max * np.sum(integrand(r, vp[:, None]) * _R_WEIGHTS, axis=1) / b
     return out
+
+
+def primary_cumulative(v: ArrayLike, b: float = TSAI_B) -> NDArray[np.float64]:
+    """G(v) = (1/b) int_0^inf P(r, v) dr: primary track length [X0] with E > E0 e^(-v)."""
+    return integrate_over_r(v, gammainc, b, 0.0)
 
 
 def _photon_kernel(d: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -35,16 +35,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .annihilation import Particle, annihilation_per_eot, check_particle
+from .annihilation import Particle, annihilation_per_eot, check_masses, check_particle, check_threshold
 from .constants import EPSILON_REF, N_ATOMS_PB_CM3, PB_TO_CM2
 from .cross_section import fraction_above, sigma_total_pb
 from .track_length import cumulative_track_length, pb_path_per_x0_cm
 
 
 def _threshold(e0: float, threshold: float | None, masses: NDArray[np.float64]) -> float:
-    t = 0.5 * e0 if threshold is None else float(threshold)
-    if not 0.0 <= t < e0:
-        raise ValueError(f"threshold must be in [0, E0), got {t} for E0={e0}")
+    t = check_threshold(e0, threshold)
     if t <= 0.0:
         t = float(np.min(masses))  # no A' below its mass: integrate down to E = m
     return t
@@ -64,11 +62,7 @@ def bremsstrahlung_per_eot(
     ``threshold`` defaults to 0.5 * e0.  Returns a float for scalar ``mass``.
     The shower model has no ionisation loss, so keep threshold >> 10 MeV (Pb critical energy).
     """
-    m = np.asarray(mass, dtype=float)
-    scalar = m.ndim == 0
-    m = np.atleast_1d(m)
-    if np.any(m <= 0):
-        raise ValueError("A' mass must be positive")
+    m, scalar = check_masses(mass)
     e0 = float(e0)
     t = _threshold(e0, threshold, m)
     v, l_cum = cumulative_track_length(np.log(e0 / t), secondaries=secondaries)
