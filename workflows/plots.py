@@ -127,6 +127,22 @@ def plot_sideband_fits(spectrum: hist.Hist, estimate, path: Path, title: str) ->
     return _save(fig, path)
 
 
+M_APRIME_LABEL = r"$m_{A'}$ [GeV]"
+M_CHI_LABEL = r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)"
+Y_LABEL = r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$"
+
+
+def _limit_axes(ax, xlabel: str, ylabel: str, title: str, title_size: float,
+                legend_size: float) -> None:
+    """Log-log axes of a limit plot: labels, title, legend at the upper left."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=title_size)
+    ax.legend(fontsize=legend_size, loc="upper left")
+
+
 def plot_exclusion(exclusion, path: Path, title: str) -> Path:
     """epsilon_90 vs m_A' with the expected band (green/yellow) and the observed limit."""
     _style()
@@ -139,12 +155,8 @@ def plot_exclusion(exclusion, path: Path, title: str) -> Path:
     ax.plot(m[ok], exp[2, ok], "k--", label="expected median")
     if exclusion.eps_observed is not None:
         ax.plot(m[ok], exclusion.eps_observed[ok], "k-", linewidth=2, label="observed")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$m_{A'}$ [GeV]")
-    ax.set_ylabel(rf"$\epsilon$ ({int(round(100 * exclusion.cl))}% CL upper limit)")
-    ax.set_title(title, fontsize=13)
-    ax.legend(fontsize=11, loc="upper left")
+    _limit_axes(ax, M_APRIME_LABEL, rf"$\epsilon$ ({int(round(100 * exclusion.cl))}% CL upper limit)",
+                title, 13, 11)
     return _save(fig, path)
 
 
@@ -185,12 +197,7 @@ def plot_y(exclusion, path: Path, title: str, thermal_targets: bool = True) -> P
                     linewidth=2, label=rf"observed, $\alpha_D = {alpha}$")
     if thermal_targets and ok.any():
         draw_thermal_targets(ax, (float(m_chi[ok].min()), float(m_chi[ok].max())))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
-    ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
-    ax.set_title(title, fontsize=13)
-    ax.legend(fontsize=10 if thermal_targets else 11, loc="upper left")
+    _limit_axes(ax, M_CHI_LABEL, Y_LABEL, title, 13, 10 if thermal_targets else 11)
     return _save(fig, path)
 
 
@@ -219,12 +226,7 @@ def plot_reproduction(result, directory: Path) -> list[Path]:
     if published:
         ax.plot([r.mass for r in published], [r.published.eps90 for r in published], "rs",
                 markersize=8, label="published")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$m_{A'}$ [GeV]")
-    ax.set_ylabel(r"$\epsilon$ (90% CL upper limit)")
-    ax.set_title(result.publication.title, fontsize=11)
-    ax.legend(fontsize=11, loc="upper left")
+    _limit_axes(ax, M_APRIME_LABEL, r"$\epsilon$ (90% CL upper limit)", result.publication.title, 11, 11)
     out = [_save(fig, Path(directory) / f"{name}_epsilon.png")]
     fig, ax = plt.subplots()
     m_chi = m / MASS_RATIO
@@ -232,11 +234,6 @@ def plot_reproduction(result, directory: Path) -> list[Path]:
         ax.plot(m_chi, [r.y90[alpha] for r in rows], "o-", color=colour,
                 label=rf"this reproduction, $\alpha_D = {alpha}$")
     draw_thermal_targets(ax, (float(m_chi.min()), float(m_chi.max())))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$m_\chi$ [GeV]  ($m_{A'} = 3 m_\chi$)")
-    ax.set_ylabel(r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
-    ax.set_title(result.publication.title, fontsize=11)
-    ax.legend(fontsize=10, loc="upper left")
+    _limit_axes(ax, M_CHI_LABEL, Y_LABEL, result.publication.title, 11, 10)
     out.append(_save(fig, Path(directory) / f"{name}_y.png"))
     return out
