@@ -112,18 +112,11 @@ def signal_upper_limit(observed: int, background: float, background_error: float
                        method: str = "exact", cl: float = 0.9) -> tuple[float, str]:
     """(N_90, method): the CLs upper limit on the number of signal events for ``observed``
     events over ``background``, by the project's limit code (see the module docstring)."""
-    from workflows.stats.exclusion import merged_counting_workspace
-    from workflows.stats.limits import upper_limit
+    from workflows.stats.exclusion import counting_upper_limit
 
     if method not in LIMIT_METHODS:
         raise ConfigurationError(f"--method: one of {', '.join(LIMIT_METHODS)}, not {method!r}")
-    spec = merged_counting_workspace(observed, background, background_error or 0.0, 0.0)
-    if method == "exact" or not background_error:
-        # the background at its central value: a counting experiment, exact Poisson CLs
-        spec["measurements"][0]["config"]["parameters"].append(
-            {"name": "background_norm", "fixed": True})
-        method = "exact"
-    result = upper_limit(spec, cl=cl, method=method, expected=False)
+    result = counting_upper_limit(observed, background, background_error, method, cl)
     return float(result.observed), result.method
 
 

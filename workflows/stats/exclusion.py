@@ -314,6 +314,22 @@ def merged_exclusion(masses: np.ndarray, signals: Sequence[PeriodSignal], box_ob
     return Exclusion(masses, total, observed, expected, "merged", limit.method, cl), limit
 
 
+def counting_upper_limit(observed: int, background: float, background_error: float | None = None,
+                         method: str = "exact", cl: float = 0.9,
+                         expected: bool = False) -> LimitResult:
+    """The CLs limit on the signal count of one counting bin (no signal uncertainty), by the
+    project's limit code. With ``method="exact"`` or no ``background_error`` the background
+    is fixed at its central value: exact Poisson CLs (the limit at n = 0 is -ln(1 - cl),
+    2.30 at 90 %, whatever the background)."""
+    from workflows.stats.limits import upper_limit
+
+    spec = merged_counting_workspace(observed, background, background_error or 0.0, 0.0)
+    if method == "exact" or not background_error:
+        spec["measurements"][0]["config"]["parameters"].append({"name": "background_norm", "fixed": True})
+        method = "exact"
+    return upper_limit(spec, cl=cl, method=method, expected=expected)
+
+
 def _limit_for_mass(spec: dict[str, Any], cl: float, method: str, ntoys: int) -> tuple[float, list[float], str]:
     from workflows.stats.limits import upper_limit
 

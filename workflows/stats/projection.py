@@ -69,7 +69,7 @@ def project(eot: float, periods: Sequence[Period], efficiency: EfficiencyTable,
             sideband_per_eot: float | None = None, masses: np.ndarray | None = None,
             cl: float = 0.9) -> Projection:
     """The projection of ``eot`` under the conditions of ``periods``."""
-    from workflows.stats.exclusion import Exclusion, PeriodSignal, mass_grid
+    from workflows.stats.exclusion import Exclusion, PeriodSignal, counting_upper_limit, mass_grid
 
     if not eot > 0:
         raise ValueError(f"the exposure must be > 0 EOT, got {eot}")
@@ -89,7 +89,7 @@ def project(eot: float, periods: Sequence[Period], efficiency: EfficiencyTable,
     # Exact Poisson CLs of the known background (fast at any exposure): the background
     # uncertainty is quoted, not folded into the limit (an assumption printed below).
     total = np.sum([s.events(masses) for s in signals], axis=0)
-    band = np.array([cls_upper_limit(n, background, cl) for n in expected_counts(background)])
+    band = np.asarray(counting_upper_limit(0, background, cl=cl, expected=True).expected)
     with np.errstate(divide="ignore"):
         scale = np.where(total > 0, 1.0 / total, np.inf)
     exclusion = Exclusion(masses, total, None, np.outer(band, scale), "merged", "exact", cl)
@@ -117,40 +117,17 @@ def sideband_background_per_eot(backgrounds: Sequence[Any]) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _poisson_cdf(n: int, mu: float) -> float:
-    """P(N <= n) for N ~ Poisson(mu)."""
-    term = math.exp(-mu)
-    total = term
-    for k in range(1, n + 1):
-        term *= mu / k
-        total += term
-    return min(total, 1.0)
-
-
-#: Standard-normal CDF at -2, -1, 0, +1, +2 sigma (the expected band).
-BAND_PROBABILITIES = tuple(0.5 * math.erfc(-z / math.sqrt(2)) for z in (-2, -1, 0, 1, 2))
-
-
 def expected_counts(background: float) -> list[int]:
-    """Box counts at the -2..+2 sigma quantiles of Poisson(background)."""
-    out = []
-    for q in BAND_PROBABILITIES:
-        n = 0
-        while _poisson_cdf(n, background) < q:
-            n += 1
-        out.append(n)
-    return out
+    """Box counts at the -2..+2 sigma quantiles of Poisson(background) (those of the exact
+    calculator's expected band)."""
+    from workflows.stats.limits.calculators import band_counts
+
+    return [int(k) for k in band_counts(background)]
 
 
 def cls_upper_limit(n: int, background: float, cl: float = 0.9) -> float:
     """Exact CLs upper limit on the signal count for n observed over a known background:
     P(N <= n | s + b) / P(N <= n | b) = 1 - cl (n = 0: s = -ln(1 - cl), 2.30 at 90 %)."""
-    ref = _poisson_cdf(n, background)
-    lo, hi = 0.0, 10.0 + 10.0 * (n + 1)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if _poisson_cdf(n, mid + background) / ref > 1 - cl:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    from workflows.stats.exclusion import counting_upper_limit
+
+    return float(counting_upper_limit(n, background, cl=cl).observed)

@@ -101,6 +101,12 @@ def _log_poisson_cdf(k: np.ndarray, rate: float) -> np.ndarray:
     return out
 
 
+def band_counts(b: float) -> tuple[float, ...]:
+    """Counts at the -2..+2 sigma quantiles of Poisson(b): the smallest n with P(N <= n) at
+    least the quantile (the outcomes whose limits make the expected band)."""
+    return tuple(float(k) for k in stats.poisson.ppf(_PERCENTILES / 100.0, b))
+
+
 class ExactCalculator:
     """Exact CLs of a one-bin counting model with rate b + mu*s: the infinite-toy limit.
 
@@ -124,7 +130,7 @@ class ExactCalculator:
         self.problem, self.rtol = problem, rtol
         self.b, self.s = rates
         self.n_obs = float(problem.data[0])
-        self.band_counts = tuple(float(k) for k in stats.poisson.ppf(_PERCENTILES / 100.0, self.b))
+        self.band_counts = band_counts(self.b)
         self._evaluated: set[float] = set()
 
     def cls_counts(self, n: Sequence[float] | np.ndarray, mu: float) -> np.ndarray:
