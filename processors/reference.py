@@ -103,16 +103,16 @@ class ReferenceUnavailable(ProcessingError):
 @dataclass(frozen=True)
 class LowEnergySelection:
     """The thresholds the low-energy electron sample of the reference reads (the search's
-    own, see the module docstring) and how E_HCAL is formed."""
+    own, see the module docstring) and how E_HCAL is formed; :meth:`of` builds it."""
 
-    momentum_window: float = 0.03
-    max_angle: float = 1.0
-    ecal_time_window: float = 4.5
-    straw_tracks: int = 1
-    veto_max: float = 0.5
-    hcal_max: float = 1.0
-    hcal_scale: float = 1.0
-    hcal_modules: tuple[int, ...] = (0, 1, 2, 3)
+    momentum_window: float
+    max_angle: float
+    ecal_time_window: float
+    straw_tracks: int
+    veto_max: float
+    hcal_max: float
+    hcal_scale: float
+    hcal_modules: tuple[int, ...]
 
     @classmethod
     def of(cls, t: Thresholds, hcal_scale: float = 1.0,
@@ -380,7 +380,7 @@ class ShowerReferenceProcessor(ProcessorABC):
         self.beam_energy = beam_energy
         self.ecal_scale = ecal_scale
         self.central_cell: tuple[int, int] = (int(central_cell[0]), int(central_cell[1]))
-        self.selection = selection or LowEnergySelection()
+        self.selection = selection or LowEnergySelection.of(Thresholds.model_validate({}))
 
     def process(self, events: Any) -> ReferenceSums:
         release_previous_chunk()
