@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from processors.kernels import lowest_highest, module_sums, shower_shape
-from processors.reading import read_column
+from processors.reading import read_chunk
 from processors.reference import ShowerReference
 from processors.schema import physics_mask
 
@@ -27,8 +27,7 @@ def read_columns(events: Any, with_truth: bool) -> dict[str, np.ndarray]:
     """Materialise the branches of a chunk as numpy arrays (this is where I/O happens),
     checked against the schema; raises one of :data:`processors.reading.READ_ERRORS`
     when the file cannot be read."""
-    names = SEARCH_BRANCHES + (("mc_process",) if with_truth else ())
-    return {name: read_column(events, name) for name in names}
+    return read_chunk(events, SEARCH_BRANCHES + (("mc_process",) if with_truth else ()))
 
 
 def physics_index(trigger: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ warm_up()
 skip_pandas_version_probe()
 
 # Everything above lives as long as the worker: keep it out of the garbage collector's
-# scans (processors.chunk_memory.release_previous_chunk collects once per chunk), and
+# scans (processors.chunk_memory.release_previous_chunk collects once per NanoEvents chunk), and
 # unwritten by them in the forked workers (no copy-on-write of these pages).
 gc.collect()
 gc.freeze()
