@@ -30,12 +30,13 @@ import numpy as np
 from coffea.processor import ProcessorABC
 
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
-from processors.histograms import PROCESS_CODES, add_counts, book, flat_index
+from processors.histograms import PROCESS_CODES, add_tally, book, flat_index
 from processors.output import ChunkFailure, ChunkOutput
 from processors.quantities import EventQuantities, read_columns
 from processors.reading import READ_ERRORS, describe
 from processors.reference import ShowerReference
 from processors.schema import CALIBRATION_BIT
+from processors.tally import Bins, Masks, Tally, tally
 from processors.variations import NOMINAL, Variation
 
 _PROCESS_INDEX = {code: i for i, code in enumerate(PROCESS_CODES)}
@@ -48,8 +49,6 @@ MaskCache = dict[Hashable, np.ndarray]
 #: step after cut k, the depth and the events before the late cuts; by (name, scale),
 #: the scaled energies.
 StepsCache = dict[Hashable, Any]
-#: A variation's counts on a chunk: cutflow, cutflow by process, regions.
-Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -198,90 +197,67 @@ class InvisibleSearchProcessor(ProcessorABC):
     def _region_names(self) -> list[str]:
         return [r for r in ("A", "C", "box") if not (self.blinded and r == "box")]
 
-    def counts(self, sel: Selection, keep: np.ndarray, process_index: np.ndarray
-               ) -> Counts:
-        """Cutflow, cutflow by process (blinded by ``keep``), region counts and (unblinded
-        only, else zeros) box events by process of one variation."""
-        n_codes = len(PROCESS_CODES)
-        n_steps = len(sel.steps)
-        # The steps are nested, so the events after step k are those of depth >= k: one
-        # count per depth (and per depth and process), summed from the deepest step down.
-        depth = sel.depth[keep]
-        cutflow = np.bincount(depth, minlength=n_steps)[::-1].cumsum()[::-1]
-        joint = np.bincount(depth.astype(np.intp) * n_codes + process_index[keep],
-                            minlength=n_steps * n_codes).reshape(n_steps, n_codes)
-        by_process = joint[::-1].cumsum(axis=0)[::-1]
-        regions = np.array([np.count_nonzero(sel.regions[r] & keep) for r in self._region_names()])
-        box = (np.zeros(n_codes, np.int64) if self.blinded else
-               np.bincount(process_index[sel.regions["box"]], minlength=n_codes))
-        return cutflow, by_process, regions, box
-
-    def fill_counts(self, hists: Hists, variations: Sequence[str], counts: Sequence[Counts]) -> None:
-        """The count histograms of several variations, one fill each (one entry per bin)."""
+    def fill_counts(self, hists: Hists, variations: Sequence[str], t: Tally) -> None:
+        """The count histograms (cutflow, by process, regions, box by process) of all
+        variations from a chunk's tally, one fill each (one entry per bin)."""
         n_var = len(variations)
         names = np.asarray(variations)
-        n_steps = len(counts[0][0])
+        # The steps are nested, so the events after step k are those of depth >= k: the
+        # counts per depth, summed from the deepest step down.
+        by_process = t.by_depth[:, ::-1].cumsum(axis=1)[:, ::-1]
+        n_steps = by_process.shape[1]
         steps = np.arange(n_steps)
         hists["cutflow"].fill(
             variation=np.repeat(names, n_steps), step=np.tile(steps, n_var),
-            weight=np.concatenate([c[0] for c in counts]).astype(np.float64),
+            weight=by_process.sum(axis=2).ravel().astype(np.float64),
         )
         codes = np.asarray(PROCESS_CODES)
         hists["cutflow_by_process"].fill(
             variation=np.repeat(names, n_steps * len(codes)),
             step=np.tile(np.repeat(steps, len(codes)), n_var),
             process=np.tile(codes, n_steps * n_var),
-            weight=np.concatenate([c[1].ravel() for c in counts]).astype(np.float64),
+            weight=by_process.ravel().astype(np.float64),
         )
         region_names = self._region_names()
         hists["regions"].fill(
             variation=np.repeat(names, len(region_names)), region=np.tile(region_names, n_var),
-            weight=np.concatenate([c[2] for c in counts]).astype(np.float64),
+            weight=t.regions[:, :len(region_names)].ravel().astype(np.float64),
         )
         if not self.blinded:
             hists["box_by_process"].fill(
                 variation=np.repeat(names, len(codes)), process=np.tile(codes, n_var),
-                weight=np.concatenate([c[3] for c in counts]).astype(np.float64),
+                weight=t.box_by_process.ravel().astype(np.float64),
             )
 
     @staticmethod
-    def bin_energies(hists: Hists, sel: Selection, binned: dict[Any, Any]) -> dict[str, np.ndarray]:
-        """The bins in the energy histograms of the events any variation may fill
-        (``binned["events"]``, an index of the chunk's physics events), computed once
-        per distinct pair of energy arrays (variations with the same scales share them)."""
-        key = (id(sel.e_ecal), id(sel.e_hcal))
-        if key not in binned:
-            events = binned["events"]
-            e_ecal, e_hcal = sel.e_ecal[events], sel.e_hcal[events]
-            binned[key] = {
-                "plane": flat_index(hists["plane"], e_ecal=e_ecal, e_hcal=e_hcal),
-                "e_ecal": flat_index(hists["ecal_sideband_c"], e_ecal=e_ecal),
-                "e_hcal": flat_index(hists["hcal_sideband_a"], e_hcal=e_hcal),
-            }
-        bins: dict[str, np.ndarray] = binned[key]
-        return bins
-
-    def fill_events(self, hists: Hists, variation: str, sel: Selection, keep: np.ndarray,
-                    binned: dict[Any, Any]) -> None:
-        """The planes and sideband spectra of one variation (one entry per event)."""
-        bins = self.bin_energies(hists, sel, binned)
-        # Every event filled here passed the cuts before the VETO and chi2 ones: work on
-        # those (a third of the events or fewer) instead of masking whole chunks.
-        early = np.flatnonzero(sel.before_late & keep)
-        at = binned["position"][early]  # where these events are in the binned ones
-        add_counts(hists["plane_before_veto_chi2"], variation, bins["plane"][at])
-        add_counts(hists["plane"], variation, bins["plane"][at[sel.final[early]]])
-        add_counts(hists["ecal_sideband_c"], variation, bins["e_ecal"][at[sel.regions["C"][early]]])
-        add_counts(hists["hcal_sideband_a"], variation, bins["e_hcal"][at[sel.regions["A"][early]]])
-
-    @staticmethod
-    def fillable(selections: Sequence[Selection]) -> dict[Any, Any]:
-        """The events that some variation may fill into the energy histograms (those
-        passing its cuts before the late ones) and each one's position among them."""
+    def bins(hists: Hists, selections: Sequence[Selection]) -> Bins:
+        """The histogram bins of the events any variation may fill (those passing its
+        cuts before the late ones), computed once per distinct pair of energy arrays
+        (variations with the same scales share them), binned by hist's own axes."""
         events = np.flatnonzero(np.logical_or.reduce([s.before_late for s in selections]))
         position = np.full(len(selections[0].before_late), -1, np.intp)
         position[events] = np.arange(len(events))
-        return {"events": events, "position": position}
+        rows: dict[tuple[int, int], int] = {}
+        plane, e_ecal, e_hcal = [], [], []
+        for sel in selections:
+            key = (id(sel.e_ecal), id(sel.e_hcal))
+            if key in rows:
+                continue
+            rows[key] = len(rows)
+            ecal, hcal = sel.e_ecal[events], sel.e_hcal[events]
+            plane.append(flat_index(hists["plane"], e_ecal=ecal, e_hcal=hcal))
+            e_ecal.append(flat_index(hists["ecal_sideband_c"], e_ecal=ecal))
+            e_hcal.append(flat_index(hists["hcal_sideband_a"], e_hcal=hcal))
+        scale_of = np.array([rows[(id(s.e_ecal), id(s.e_hcal))] for s in selections], np.intp)
+        return Bins(position, scale_of, np.stack(plane), np.stack(e_ecal), np.stack(e_hcal))
+
+    @staticmethod
+    def fill_events(hists: Hists, variations: Sequence[str], t: Tally) -> None:
+        """The planes and sideband spectra of all variations from a chunk's tally."""
+        for name, counts in (("plane_before_veto_chi2", t.plane_before_late), ("plane", t.plane),
+                             ("ecal_sideband_c", t.ecal_sideband_c),
+                             ("hcal_sideband_a", t.hcal_sideband_a)):
+            add_tally(hists[name], variations, counts)
 
     # -- coffea entry point --------------------------------------------------------------
     def process(self, events: Any) -> ChunkOutput:
@@ -311,14 +287,22 @@ class InvisibleSearchProcessor(ProcessorABC):
         # nominal one, so no output of any variation holds what the signal box holds, and
         # adding variations leaves the nominal outputs unchanged.
         nominal_box = selections[0].in_box
-        everything = np.ones(len(q), bool)
-        counts = []
-        binned = self.fillable(selections)
-        for v, sel in zip(self.variations, selections, strict=True):
-            keep = ~(sel.in_box | nominal_box) if self.blinded else everything
-            counts.append(self.counts(sel, keep, process_index))
-            self.fill_events(hists, v.name, sel, keep, binned)
-        self.fill_counts(hists, [v.name for v in self.variations], counts)
+        masks = Masks(
+            depth=np.stack([sel.depth for sel in selections]),
+            keep=(np.stack([~(sel.in_box | nominal_box) for sel in selections]) if self.blinded
+                  else np.ones((len(selections), len(q)), bool)),
+            before_late=np.stack([sel.before_late for sel in selections]),
+            region_a=np.stack([sel.regions["A"] for sel in selections]),
+            region_c=np.stack([sel.regions["C"] for sel in selections]),
+            region_box=np.stack([sel.regions["box"] for sel in selections]),
+        )
+        names = [v.name for v in self.variations]
+        plane, ecal, hcal = (hists[h].view(flow=True)[0].size
+                             for h in ("plane", "ecal_sideband_c", "hcal_sideband_a"))
+        counted = tally(masks, process_index, self.bins(hists, selections), len(CHAIN) + 1,
+                        len(PROCESS_CODES), (plane, ecal, hcal))
+        self.fill_counts(hists, names, counted)
+        self.fill_events(hists, names, counted)
         trigger = columns["trigger"]
         return ChunkOutput(
             hists=hists,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from processors.histograms import add_counts, book, flat_index
+from processors.histograms import add_tally, book, flat_index
 
 VARIATIONS = ["nominal", "ecal_scale_up", "chi2_tight"]
 EVENT_HISTS = {  # histogram: the energies it is filled with
@@ -33,10 +33,13 @@ def test_counting_bin_indices_equals_filling(name):
     e = energies(rng, 20_000)
     values = {axis: e[axis] for axis in EVENT_HISTS[name]}
     flat = flat_index(counted[name], **values)
-    for v in VARIATIONS:
+    size = counted[name].view(flow=True)[0].size
+    counts = np.zeros((len(VARIATIONS), size), np.int64)
+    for i, v in enumerate(VARIATIONS):
         picked = np.flatnonzero(rng.random(len(flat)) < 0.6)
         filled[name].fill(variation=v, **{k: x[picked] for k, x in values.items()})
-        add_counts(counted[name], v, flat[picked])
+        counts[i] = np.bincount(flat[picked], minlength=size)
+    add_tally(counted[name], VARIATIONS[::-1], counts[::-1])  # rows follow the names given
     a, b = filled[name].view(flow=True), counted[name].view(flow=True)
     assert np.array_equal(a["value"], b["value"]) and np.array_equal(a["variance"], b["variance"])
     assert filled[name].sum(flow=True).value == pytest.approx(3 * 0.6 * 20_000, rel=0.02)

@@ -20,12 +20,13 @@ import distributed  # noqa: F401  the worker itself
 import uproot  # noqa: F401  reading the chunks
 from coffea import processor  # noqa: F401  the Runner's work function
 
-from processors import invisible, reference  # noqa: F401
+from processors import invisible, reference, tally  # noqa: F401
 from processors.kernels import warm_up
 from workflows.runtime.patches import skip_numba_extensions, skip_pandas_version_probe
 
 skip_numba_extensions()
 warm_up()
+tally.warm_up()
 skip_pandas_version_probe()
 
 # Everything above lives as long as the worker: keep it out of the garbage collector's
