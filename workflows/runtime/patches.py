@@ -14,6 +14,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "keep_fork_server_preload": ("distributed.utils", "_forkserver_preload_set"),
     "skip_pandas_version_probe": ("distributed.versions", "optional_packages"),
     "skip_numba_extensions": ("numba.core.entrypoints", "_already_initialized"),
+    "skip_numba_blas_probe": ("numba.np.linalg", "ensure_blas"),
 }
 
 
@@ -49,3 +50,29 @@ def skip_numba_extensions() -> None:
 
     if hasattr(entrypoints, "_already_initialized"):
         entrypoints._already_initialized = True
+
+
+def skip_numba_blas_probe() -> None:
+    """numba's first call imports ``numba.np.arraymath``, which probes for a BLAS by
+    importing ``scipy.linalg`` (0.5 s: scipy's array-API layer imports ``numpy.f2py``).
+    The probe's answer only chooses how ``np.correlate`` and ``np.convolve`` form inner
+    products in jitted code (BLAS or a loop); the kernels use neither. While
+    ``arraymath`` is imported here, the probe answers "no BLAS" (they would loop);
+    ``np.dot`` and ``np.linalg`` in jitted code still import scipy's BLAS when used."""
+    import sys
+
+    if "numba.np.arraymath" in sys.modules:
+        return
+    from numba.np import linalg
+
+    original = linalg.ensure_blas
+
+    def no_blas() -> None:
+        raise ImportError("BLAS probe skipped at start-up")
+
+    linalg.ensure_blas = no_blas
+    try:
+        import numba.np.arraymath as arraymath
+    finally:
+        linalg.ensure_blas = original
+    arraymath.ensure_blas = original  # type: ignore[attr-defined]

@@ -22,9 +22,14 @@ from coffea import processor  # noqa: F401  the Runner's work function
 
 from processors import invisible, reference, tally  # noqa: F401
 from processors.kernels import warm_up
-from workflows.runtime.patches import skip_numba_extensions, skip_pandas_version_probe
+from workflows.runtime.patches import (
+    skip_numba_blas_probe,
+    skip_numba_extensions,
+    skip_pandas_version_probe,
+)
 
 skip_numba_extensions()
+skip_numba_blas_probe()
 warm_up()
 tally.warm_up()
 skip_pandas_version_probe()

@@ -37,3 +37,19 @@ def test_pandas_probe_is_removed_and_only_it():
     before, after = (ast.literal_eval(part + "]") for part in out.stdout.strip()[:-1].split("] "))
     assert "pandas" in before
     assert after == [name for name in before if name != "pandas"]
+
+
+def test_numba_blas_probe_skipped_and_blas_still_usable():
+    """In a fresh interpreter: the kernels load without scipy.linalg; a jitted np.dot
+    still works (it imports scipy's BLAS when it is compiled)."""
+    code = ("import sys\n"
+            "from workflows.runtime.patches import skip_numba_blas_probe, skip_numba_extensions\n"
+            "skip_numba_extensions(); skip_numba_blas_probe()\n"
+            "from processors import kernels, tally\n"
+            "kernels.warm_up(); tally.warm_up()\n"
+            "print('scipy.linalg' in sys.modules)\n"
+            "import numba, numpy as np\n"
+            "dot = numba.njit(lambda a, b: np.dot(a, b))\n"
+            "print(dot(np.ones(3), np.arange(3.0)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "3.0"]
