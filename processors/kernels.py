@@ -13,8 +13,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Offsets of the 3 x 3 towers around the central one, in the order of the fractions.
-NEIGHBOURS: tuple[tuple[int, int], ...] = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+from processors.schema import NEIGHBOURS
+
+__all__ = ["NEIGHBOURS", "lowest_highest", "module_sums", "shower_chi2", "shower_shape", "warm_up"]
+
 
 
 @numba.njit(cache=True, nogil=True)

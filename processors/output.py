@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hist
 import numpy as np
 
 from processors.jsonio import Reader, encode_floats, open_document
+
+if TYPE_CHECKING:
+    import hist
 
 __all__ = ["CHUNK_OUTPUT_VERSION", "REFERENCE_SUMS_VERSION", "ChunkFailure", "ChunkOutput", "ReferenceSums"]
 

@@ -32,6 +32,10 @@ def _b(name: str, dtype: str, shape: tuple[int, ...] = (), unit: str = "", mc: b
     return Branch(name, np.dtype(dtype), shape, unit, mc)
 
 
+#: Offsets of the 3 x 3 ECAL towers around the central one, in the order of the shower
+#: fractions (:func:`processors.kernels.shower_shape` visits them in this order).
+NEIGHBOURS: tuple[tuple[int, int], ...] = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+
 #: SCHEMA.md, table "Branches", in its order.
 BRANCHES: tuple[Branch, ...] = (
     _b("run", "int32"),

@@ -11,7 +11,8 @@ from scipy import stats
 
 from processors.cuts import Thresholds
 from processors.invisible import InvisibleSearchProcessor, PeriodSetup
-from processors.reference import ShowerReference, ShowerReferenceProcessor, reference_from_bins
+from processors.reference import ShowerReference, reference_from_bins
+from processors.reference_processor import ShowerReferenceProcessor
 from processors.schema import CALIBRATION_BIT, PHYSICS_BIT
 from processors.variations import nominal
 from workflows.processing.catalog import load_period

@@ -423,7 +423,8 @@ def _search(reference):
 
 
 def _reference(path: Path):
-    from processors.reference import ShowerReferenceProcessor, reference_from_output
+    from processors.reference import reference_from_output
+    from processors.reference_processor import ShowerReferenceProcessor
 
     proc = ShowerReferenceProcessor(100.0, 1.0, (3, 3))
     return proc, reference_from_output(proc.process(_events(path, 0, 500)), (3, 3), 100.0)
@@ -460,7 +461,7 @@ def _damaged_copy(src: Path, dst: Path, compression, where: str) -> Path:
 def _assert_failed_chunk(path: Path, reference, events_of_chunk, start: int,
                          stop: int) -> list[str]:
     """Both processors report the chunk as failed (file, entry range, reason); the reasons."""
-    from processors.reference import ShowerReferenceProcessor
+    from processors.reference_processor import ShowerReferenceProcessor
 
     out = ShowerReferenceProcessor(100.0, 1.0, (3, 3)).process(events_of_chunk())
     (ref,) = out.failed

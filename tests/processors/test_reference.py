@@ -19,9 +19,9 @@ from processors.quantities import EventQuantities
 from processors.reference import (
     MIN_BIN_EVENTS,
     ShowerReference,
-    ShowerReferenceProcessor,
     reference_from_bins,
 )
+from processors.reference_processor import ShowerReferenceProcessor
 from processors.schema import CALIBRATION_BIT
 from processors.variations import nominal
 from workflows.processing.catalog import load_period

@@ -89,7 +89,7 @@ def derive_reference(period: Period, chunks: list, client,
     :func:`spread_order`) do not depend on the number of workers, and the sums are added
     in chunk order, so the reference does not either.
     """
-    from processors.reference import ShowerReferenceProcessor
+    from processors.reference_processor import ShowerReferenceProcessor
 
     proc = ShowerReferenceProcessor(period.beam.energy, period.calibration.ecal_scale,
                                     period.cuts.ecal_central_cell, reference_selection(period))

@@ -64,13 +64,17 @@ WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
                  "MALLOC_TRIM_THRESHOLD_": str(512 * 2**20)}
 
 
-def _worker_environ() -> dict[str, str]:
-    """The environment of the local workers: Dask's pre-spawn settings, then ours."""
-    import dask
+#: One thread for numpy's BLAS per worker, as distributed's nannies set it for the workers
+#: they spawn (``distributed.nanny.pre-spawn-environ`` in distributed.yaml). Written out
+#: rather than read from dask's configuration: that key exists only once distributed
+#: is imported (0.5 s), and the fork server is started before, so it was read as empty.
+WORKER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
-    env = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-           if v is not None}
-    env.update(WORKER_MALLOC)
+
+def _worker_environ() -> dict[str, str]:
+    """The environment of the local workers: one BLAS thread, our allocator settings;
+    variables set in the environment win."""
+    env = {**WORKER_THREADS, **WORKER_MALLOC}
     return {k: os.environ.get(k, v) for k, v in env.items()}
 
 

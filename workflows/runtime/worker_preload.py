@@ -20,7 +20,7 @@ import distributed  # noqa: F401  the worker itself
 import uproot  # noqa: F401  reading the chunks
 from coffea import processor  # noqa: F401  the Runner's work function
 
-from processors import invisible, reference, tally  # noqa: F401
+from processors import invisible, reference_processor, tally  # noqa: F401
 from processors.kernels import warm_up
 from workflows.runtime.patches import (
     skip_numba_blas_probe,

@@ -137,7 +137,8 @@ def test_clean_electrons_pass_the_selection_chain(demo):
 def test_signal_recoil_electrons_pass_the_chain(demo, tmp_path):
     """Recoil electrons of A' events: clean tags, chi2 against the energy-dependent
     reference of the period's electrons (as the first pass derives it)."""
-    from processors.reference import ShowerReferenceProcessor, reference_from_bins
+    from processors.reference import reference_from_bins
+    from processors.reference_processor import ShowerReferenceProcessor
 
     p, _, d_bg, _ = demo
     spec = SignalSpec(0.0167, 30_000, lambda n, rng: rng.uniform(0.0, 0.6, n))
