@@ -143,7 +143,9 @@ def _key_summary(check: FileCheck, keys: np.ndarray) -> None:
     check.keys_sha256 = hashlib.sha256(memoryview(np.ascontiguousarray(ordered)).cast("B")).hexdigest()
     same = _repeats_previous(ordered)
     check.repeated = sorted(int(i) for i in (np.flatnonzero(same) if order is None else order[same]))
-    runs, first = np.unique(ordered["run"], return_index=True)
+    run = ordered["run"]  # in order: each run's keys are one block (no sort, as np.unique would)
+    first = np.flatnonzero(np.concatenate([[True], run[1:] != run[:-1]]))
+    runs = run[first]
     last = np.append(first[1:], len(ordered)) - 1
     events = ordered["event"]
     check.runs = [(int(r), int(events[a:b + 1].min()), int(events[a:b + 1].max()))
