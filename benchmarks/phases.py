@@ -31,6 +31,8 @@ def wrap(module, name: str) -> None:
 
     def timed(*a, **k):
         t = time.perf_counter()
+        if name == "check_files":  # the first task that reads the files (their keys)
+            log("first chunk read: the file checks start")
         try:
             return f(*a, **k)
         finally:
@@ -134,8 +136,13 @@ def main() -> None:
     global T0
     T0 = time.perf_counter()
     from workflows.cli import app
+    from workflows.runtime import cluster
 
     log("CLI imported")
+    cluster.start_fork_server()  # where `na64 process` starts it: before its own imports
+    if a.profile:  # the workers' sampler is off on a local cluster unless asked for
+        cluster.LOCAL_CLUSTER_CONFIG.clear()
+    log("fork server started")
     instrument(a.profile)
     log("instrumented (workflows.processing.periods, coffea imported)")
     try:

@@ -64,6 +64,15 @@ WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
                  "MALLOC_TRIM_THRESHOLD_": str(512 * 2**20)}
 
 
+#: Dask settings of the local cluster (without ``--dashboard``). The workers' statistical
+#: profiler samples every thread's stack every 10 ms, for the dashboard's profile page;
+#: work stealing moves queued tasks between workers, and the chunks of a pass are equal
+#: tasks that the scheduler already hands out as workers free up (root-task queuing).
+#: Neither serves a local run: together they cost ~15 % of the workers' and 25 % of the
+#: client's CPU in a 3M-event run (benchmarks/RESULTS.md).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.scheduler.work-stealing": False}
+
 #: One thread for numpy's BLAS per worker, as distributed's nannies set it for the workers
 #: they spawn (``distributed.nanny.pre-spawn-environ`` in distributed.yaml). Written out
 #: rather than read from dask's configuration: that key exists only once distributed
@@ -262,8 +271,12 @@ def dask_client(opts: ClusterOptions, wait_timeout: float = 600.0) -> Iterator:
     if method == "forkserver":
         keep_fork_server_preload()
         skip_pandas_version_probe()
-    # For the cluster's lifetime: a worker the nanny restarts is forked the same way.
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+    # For the cluster's lifetime (the nannies pass it on to the workers they start, and to
+    # those they restart): how workers are started, and no per-worker sampling profiler
+    # nor work stealing unless the dashboard is asked for (LOCAL_CLUSTER_CONFIG).
+    config = {"distributed.worker.multiprocessing-method": method,
+              **({} if opts.dashboard else LOCAL_CLUSTER_CONFIG)}
+    with dask.config.set(config):
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
             dashboard_address=":0" if opts.dashboard else None,
