@@ -10,6 +10,7 @@ lies in the signal box, at any step of the chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import hist
 import numpy as np
@@ -47,6 +48,12 @@ def _e_hcal_axis(beam_energy: float) -> hist.axis.Variable:
     return hist.axis.Variable(hcal_edges(beam_energy), name="e_hcal", label=r"$E_{HCAL}$ [GeV]")
 
 
+def axis_index(ax: Any, values: np.ndarray) -> np.ndarray:
+    """Each value's bin on ``ax`` counting the underflow bin (if any) as 0: its position
+    in the axis's ``view(flow=True)``, binned as ``fill`` bins."""
+    return np.asarray(ax.index(values), dtype=np.intp) + int(ax.traits.underflow)
+
+
 def flat_index(h: hist.Hist, **values: np.ndarray) -> np.ndarray:
     """Each event's bin in ``h`` over its axes other than ``variation``, flow bins
     included (a flat index into one variation's ``view(flow=True)``), binned as
@@ -56,7 +63,7 @@ def flat_index(h: hist.Hist, **values: np.ndarray) -> np.ndarray:
     for ax in h.axes:
         if ax.name == "variation":
             continue
-        i = np.asarray(ax.index(values[ax.name]), dtype=np.intp) + int(ax.traits.underflow)
+        i = axis_index(ax, values[ax.name])
         flat = i if flat is None else flat * ax.extent + i
     assert flat is not None
     return flat

@@ -30,7 +30,7 @@ import numpy as np
 from coffea.processor import ProcessorABC
 
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
-from processors.histograms import PROCESS_CODES, add_tally, book, flat_index
+from processors.histograms import PROCESS_CODES, add_tally, axis_index, book
 from processors.output import ChunkFailure, ChunkOutput
 from processors.quantities import EventQuantities, read_columns
 from processors.reading import READ_ERRORS, describe
@@ -237,6 +237,17 @@ class InvisibleSearchProcessor(ProcessorABC):
         events = np.flatnonzero(np.logical_or.reduce([s.before_late for s in selections]))
         position = np.full(len(selections[0].before_late), -1, np.intp)
         position[events] = np.arange(len(events))
+        # Each distinct energy array is binned once per axis: the planes and the E_ECAL
+        # spectrum share their E_ECAL axis, so a plane bin is (E_ECAL bin, E_HCAL bin).
+        ecal_axis, hcal_axis = hists["plane"].axes["e_ecal"], hists["plane"].axes["e_hcal"]
+        spectrum_axis = hists["hcal_sideband_a"].axes["e_hcal"]
+        binned: dict[tuple[str, int], np.ndarray] = {}
+
+        def index(kind: str, values: np.ndarray, axis: Any) -> np.ndarray:
+            if (kind, id(values)) not in binned:
+                binned[(kind, id(values))] = axis_index(axis, values[events])
+            return binned[(kind, id(values))]
+
         rows: dict[tuple[int, int], int] = {}
         plane, e_ecal, e_hcal = [], [], []
         for sel in selections:
@@ -244,10 +255,10 @@ class InvisibleSearchProcessor(ProcessorABC):
             if key in rows:
                 continue
             rows[key] = len(rows)
-            ecal, hcal = sel.e_ecal[events], sel.e_hcal[events]
-            plane.append(flat_index(hists["plane"], e_ecal=ecal, e_hcal=hcal))
-            e_ecal.append(flat_index(hists["ecal_sideband_c"], e_ecal=ecal))
-            e_hcal.append(flat_index(hists["hcal_sideband_a"], e_hcal=hcal))
+            ecal = index("ecal", sel.e_ecal, ecal_axis)
+            plane.append(ecal * hcal_axis.extent + index("hcal", sel.e_hcal, hcal_axis))
+            e_ecal.append(ecal)
+            e_hcal.append(index("spectrum", sel.e_hcal, spectrum_axis))
         scale_of = np.array([rows[(id(s.e_ecal), id(s.e_hcal))] for s in selections], np.intp)
         return Bins(position, scale_of, np.stack(plane), np.stack(e_ecal), np.stack(e_hcal))
 
