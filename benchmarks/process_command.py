@@ -4,7 +4,8 @@ cluster), nominal and with the default variations, on the same simulated files.
 
     .venv/bin/python benchmarks/process_command.py [--events N] [--repeat R]
 
-Targets: >= 0.7 nominal, >= 0.5 with ``--variations datasets/variations.yaml``. The
+Targets (issue 17): at 30M events >= 0.85 nominal and >= 0.75 with ``--variations
+datasets/variations.yaml``; at 3M events >= 0.5 nominal. The
 whole command counts (interpreter, imports, cluster start, file checks, the reference
 pass, the main pass, merging, outputs, cluster stop). Floor and commands are measured
 alternately in the same run; the best of ``--repeat`` of each counts.
@@ -91,8 +92,12 @@ def main() -> None:
             f"RATIO floor / {a.compare_tree}: nominal {f / min(before):.2f}, variations "
             f"{f / min(before_var):.2f}"
         )
-    print(f"RATIO floor / na64 process, nominal: {f / n:.2f} (target >= 0.7)")
-    print(f"RATIO floor / na64 process, variations: {f / v:.2f} (target >= 0.5)")
+    # issue 17's targets: at 30M events 0.85 nominal and 0.75 with the variations; at 3M
+    # events (mostly start-up) 0.5 nominal
+    large = a.events >= 30_000_000
+    print(f"RATIO floor / na64 process, nominal: {f / n:.2f} (target >= {0.85 if large else 0.5})")
+    print(f"RATIO floor / na64 process, variations: {f / v:.2f}"
+          + (" (target >= 0.75)" if large else ""))
 
 
 if __name__ == "__main__":

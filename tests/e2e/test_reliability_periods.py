@@ -276,10 +276,10 @@ def test_a_damaged_chunk_fails_in_both_passes_and_its_reference_never_sticks(tmp
 
 
 #: A read error of the reference pass only, once (as a storage hiccup would): the
-#: worker's ``read_column`` of the reference processor fails for entries 200-300.
+#: worker's ``read_column`` of the reference processor (processors.reference_processor) fails for entries 200-300.
 FLAKY_REFERENCE_READ = """
 import os
-import processors.reference as reference
+import processors.reference_processor as reference
 original = reference.read_column
 def read_column(events, name):
     if (name == "ecal" and events.metadata["entrystart"] == 200
@@ -524,7 +524,7 @@ def test_columns_departing_from_the_schema_are_a_failed_chunk(intact, tmp_path):
 
 
 def test_programming_errors_in_the_processors_are_raised(intact, monkeypatch):
-    import processors.reference
+    import processors.reference_processor
 
     proc, reference = _reference(intact)
     search = _search(reference)
@@ -540,6 +540,6 @@ def test_programming_errors_in_the_processors_are_raised(intact, monkeypatch):
     def shower_shape(*args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(processors.reference, "shower_shape", shower_shape)
+    monkeypatch.setattr(processors.reference_processor, "shower_shape", shower_shape)
     with pytest.raises(ZeroDivisionError, match="a bug"):
         proc.process(_events(intact, 0, 100))
