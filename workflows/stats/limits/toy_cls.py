@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pyhf
-from pyhf.infer import mle
 
+from . import fastfit
 from .asymptotic import AsymptoticCurves, asymptotic_roots
 from .problem import Problem, _mu_reference
 from .result import _PERCENTILES, BAND_SIGMAS, LimitError, Scan, _as_band, _Band, _curves, _scan
@@ -101,8 +101,8 @@ class _ToyRunner:
         self.batch_size, self.client = batch_size, client
         self.failed = 0
         init, bounds, fixed = problem.fit_config(0.0)
-        self.gen_b = mle.fixed_poi_fit(0.0, problem.data, problem.model, init, bounds,
-                                       fixed).tolist()
+        self.gen_b = fastfit.fit(problem.data, problem.model, init, bounds, fixed,
+                                 poi_value=0.0)[0].tolist()
 
     def _map(self, func: Callable[..., np.ndarray], job: Any,
              *iterables: Sequence[Any]) -> list[np.ndarray]:
@@ -125,7 +125,8 @@ class _ToyRunner:
             raise LimitError("the fit to the observed data failed")
         if self.client is not None:  # one copy per worker, a fresh key each time
             job = self.client.scatter(job, broadcast=True, hash=False)
-        gen_sb = [mle.fixed_poi_fit(m, p.data, p.model, init, bounds, fixed).tolist() for m in mus]
+        gen_sb = [fastfit.fit(p.data, p.model, init, bounds, fixed, poi_value=float(m))[0].tolist()
+                  for m in mus]
         q_b = np.concatenate(self._map(
             run_bonly_batch, job, [self.gen_b] * len(sizes), sizes,
             [batch_seed(self.seed, 0, j) for j in range(len(sizes))], [list(mus)] * len(sizes)))

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyhf
-from pyhf.infer import mle
+
+from . import fastfit
 
 _RNG_LOCK = threading.Lock()
 
@@ -63,22 +64,25 @@ def toy_teststats(job: ToyJob, datasets: np.ndarray,
 def _teststat_row(job: ToyJob, x: np.ndarray, mus: np.ndarray) -> np.ndarray:
     poi = job.model.config.poi_index
     try:
-        pars, nll_hat = mle.fit(x, job.model, job.init, job.bounds, job.fixed,
-                                return_fitted_val=True)
+        pars, nll_hat = fastfit.fit(x, job.model, job.init, job.bounds, job.fixed)
     except pyhf.exceptions.FailedMinimization:
         return np.full(len(mus), np.nan)
     muhat = float(pars[poi])
     row = np.zeros(len(mus))
-    for i, mu in enumerate(mus):
+    # Warm starts: each conditional fit (mu ascending) starts at the previous one, the first
+    # at the free fit. The fits converge to 1e-9 in -2 ln L (fastfit.FIT_TOL), so the start
+    # does not move q beyond that; it saves about half of the iterations.
+    start = pars
+    for i in np.argsort(mus, kind="stable"):
+        mu = float(mus[i])
         if muhat > mu:
             continue
         try:
-            _, nll_mu = mle.fixed_poi_fit(mu, x, job.model, job.init, job.bounds, job.fixed,
-                                          return_fitted_val=True)
+            start, nll_mu = fastfit.fit(x, job.model, start.tolist(), job.bounds, job.fixed, poi_value=mu)
         except pyhf.exceptions.FailedMinimization:
             row[i] = np.nan
             continue
-        row[i] = max(float(nll_mu) - float(nll_hat), 0.0)
+        row[i] = max(nll_mu - nll_hat, 0.0)
     return row
 
 
