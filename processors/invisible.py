@@ -273,7 +273,7 @@ class InvisibleSearchProcessor(ProcessorABC):
 
     # -- coffea entry point --------------------------------------------------------------
     def process(self, events: Any) -> ChunkOutput:
-        release_previous_chunk(every=8)  # little is left per chunk: see the function
+        release_previous_chunk(every=64)  # little is left per chunk: see the function
         meta = events.metadata
         try:
             columns = read_columns(events, with_truth="mc_process" in events.fields)
