@@ -9,7 +9,7 @@ lies in the signal box, at any step of the chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hist
@@ -59,11 +59,18 @@ def flat_index(h: hist.Hist, **values: np.ndarray) -> np.ndarray:
     included (a flat index into one variation's ``view(flow=True)``), binned as
     ``h.fill`` bins (NaN in the overflow). Computed once, it serves every variation that
     shares the energies: see :func:`add_tally`."""
+    return combine_indices(h, {ax.name: axis_index(ax, values[ax.name])
+                               for ax in h.axes if ax.name != "variation"})
+
+
+def combine_indices(h: hist.Hist, indices: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The flat index of :func:`flat_index` from each axis's own index
+    (:func:`axis_index`), for callers that share an axis's index between histograms."""
     flat: np.ndarray | None = None
     for ax in h.axes:
         if ax.name == "variation":
             continue
-        i = axis_index(ax, values[ax.name])
+        i = indices[ax.name]
         flat = i if flat is None else flat * ax.extent + i
     assert flat is not None
     return flat

@@ -31,7 +31,7 @@ from coffea.processor import ProcessorABC
 
 from processors.chunk_memory import release_previous_chunk
 from processors.cuts import CHAIN, LATE_CUTS, Cut, Thresholds
-from processors.histograms import PROCESS_CODES, add_tally, axis_index, book
+from processors.histograms import PROCESS_CODES, add_tally, axis_index, book, combine_indices
 from processors.output import ChunkFailure, ChunkOutput
 from processors.quantities import EventQuantities, read_columns
 from processors.reading import READ_ERRORS, describe
@@ -239,7 +239,7 @@ class InvisibleSearchProcessor(ProcessorABC):
         position = np.full(len(selections[0].before_late), -1, np.intp)
         position[events] = np.arange(len(events))
         # Each distinct energy array is binned once per axis: the planes and the E_ECAL
-        # spectrum share their E_ECAL axis, so a plane bin is (E_ECAL bin, E_HCAL bin).
+        # spectrum share their E_ECAL axis.
         ecal_axis, hcal_axis = hists["plane"].axes["e_ecal"], hists["plane"].axes["e_hcal"]
         spectrum_axis = hists["hcal_sideband_a"].axes["e_hcal"]
         binned: dict[tuple[str, int], np.ndarray] = {}
@@ -257,7 +257,8 @@ class InvisibleSearchProcessor(ProcessorABC):
                 continue
             rows[key] = len(rows)
             ecal = index("ecal", sel.e_ecal, ecal_axis)
-            plane.append(ecal * hcal_axis.extent + index("hcal", sel.e_hcal, hcal_axis))
+            plane.append(combine_indices(hists["plane"], {
+                "e_ecal": ecal, "e_hcal": index("hcal", sel.e_hcal, hcal_axis)}))
             e_ecal.append(ecal)
             e_hcal.append(index("spectrum", sel.e_hcal, spectrum_axis))
         scale_of = np.array([rows[(id(s.e_ecal), id(s.e_hcal))] for s in selections], np.intp)

@@ -13,11 +13,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from processors.schema import NEIGHBOURS
-
-__all__ = ["NEIGHBOURS", "lowest_highest", "module_sums", "shower_chi2", "shower_shape", "warm_up"]
-
-
 
 @numba.njit(cache=True, nogil=True)
 def _shower_shape(ecal: np.ndarray, index: np.ndarray, cx: int, cy: int, total: np.ndarray,

@@ -14,11 +14,11 @@ from coffea.processor import ProcessorABC
 
 from processors.chunk_memory import release_previous_chunk
 from processors.cuts import Thresholds
-from processors.kernels import NEIGHBOURS, lowest_highest, module_sums, shower_shape
+from processors.kernels import lowest_highest, module_sums, shower_shape
 from processors.output import REFERENCE_ENERGY_EDGES, REFERENCE_SUMS_SHAPE, ChunkFailure, ReferenceSums, chunk_key
 from processors.reading import READ_ERRORS, describe, read_column
 from processors.reference import E_OVER_P_WINDOW, FULL_ENERGY_WINDOW, LowEnergySelection
-from processors.schema import CALIBRATION_BIT, physics_mask
+from processors.schema import CALIBRATION_BIT, NEIGHBOURS, physics_mask
 
 
 class ShowerReferenceProcessor(ProcessorABC):

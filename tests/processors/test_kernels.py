@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from processors.kernels import NEIGHBOURS, module_sums, shower_chi2, shower_shape
+from processors.kernels import module_sums, shower_chi2, shower_shape
+from processors.schema import NEIGHBOURS
 
 cells = arrays(np.float32, st.tuples(st.integers(0, 20), st.just(2), st.just(6), st.just(6)),
                elements=st.floats(0, 200, width=32))
